@@ -1,0 +1,3 @@
+from codenv.cli.main import run
+
+run()

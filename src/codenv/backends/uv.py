@@ -1,0 +1,93 @@
+"""The default installer: uv, with one shared cache on the envs' filesystem (hard links)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from uv import find_uv_bin
+
+from codenv.backends.base import InstalledPackage, clean_environ, run_logged
+from codenv.builds.logs import BuildLog
+from codenv.domain.errors import BuildFailed
+from codenv.domain.plan import Plan
+
+
+class UvInstaller:
+    name = "uv"
+
+    def __init__(self, cache_dir: Path, timeout: float = 3600) -> None:
+        self.uv = find_uv_bin()
+        self.cache_dir = cache_dir
+        self.timeout = timeout
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return clean_environ(
+            {
+                "UV_CACHE_DIR": str(self.cache_dir),
+                # Never fetch an interpreter: envs use the node's own, by absolute path.
+                "UV_PYTHON_DOWNLOADS": "never",
+                "UV_NO_CONFIG": "1",
+                "UV_LINK_MODE": "hardlink",
+                "UV_NO_PROGRESS": "1",
+            }
+        )
+
+    def _run(self, what: str, args: list[str], log: BuildLog) -> None:
+        run_logged(what, [self.uv, *args], log, self.environ, self.timeout)
+
+    def resolve(
+        self, plan: Plan, requirements: Path, lock: Path, upgrade: bool, log: BuildLog
+    ) -> None:
+        args = [
+            "pip",
+            "compile",
+            str(requirements),
+            "--output-file",
+            str(lock),
+            "--python",
+            plan.interpreter,
+            "--generate-hashes",
+            "--no-header",
+            "--quiet",
+            *plan.install_options,
+        ]
+        if upgrade:
+            args.append("--upgrade")
+        self._run("resolving", args, log)
+
+    def create_venv(self, plan: Plan, target: Path, log: BuildLog) -> None:
+        args = [
+            "venv",
+            str(target),
+            "--python",
+            plan.interpreter,
+            "--no-project",
+            *plan.venv_options,
+        ]
+        self._run("creating the venv", args, log)
+
+    def install(self, plan: Plan, lock: Path, python: Path, log: BuildLog) -> None:
+        args = ["pip", "sync", str(lock), "--python", str(python), *plan.install_options]
+        self._run("installing", args, log)
+
+    def check(self, python: Path, log: BuildLog) -> None:
+        self._run("checking", ["pip", "check", "--python", str(python)], log)
+
+    def installed(self, python: Path) -> list[InstalledPackage]:
+        result = subprocess.run(
+            [self.uv, "pip", "list", "--format", "json", "--python", str(python)],
+            capture_output=True,
+            text=True,
+            env=self.environ,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BuildFailed(f"listing installed packages failed: {result.stderr.strip()}")
+        return [
+            InstalledPackage(item["name"], item["version"], item.get("editable_project_location"))
+            for item in json.loads(result.stdout)
+        ]

@@ -1,0 +1,69 @@
+"""Where an env lives on disk, and the atomic switch of its `current` link."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EnvLayout:
+    root: Path
+
+    @classmethod
+    def of(cls, envs_dir: Path, name: str) -> EnvLayout:
+        return cls(envs_dir / name)
+
+    @property
+    def revisions_dir(self) -> Path:
+        return self.root / "revisions"
+
+    @property
+    def current(self) -> Path:
+        return self.root / "current"
+
+    @property
+    def resources_dir(self) -> Path:
+        return self.root / "resources"
+
+    def revision(self, number: int) -> Path:
+        return self.revisions_dir / str(number)
+
+    def python(self, number: int | None = None) -> Path:
+        base = self.current if number is None else self.revision(number)
+        return base / "bin" / "python"
+
+    def current_number(self) -> int | None:
+        try:
+            return int(Path(os.readlink(self.current)).name)
+        except (OSError, ValueError):
+            return None
+
+    def switch_current(self, number: int) -> None:
+        """Point `current` at revision `number` in one rename, so a reader sees old or new."""
+        temporary = self.root / f".current-{uuid.uuid4().hex}"
+        os.symlink(Path("revisions") / str(number), temporary)
+        os.replace(temporary, self.current)
+
+    def remove_revision(self, number: int) -> None:
+        shutil.rmtree(self.revision(number), ignore_errors=True)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of the files under `path`, each hard-linked inode counted once (as `du` does)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                stat = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            key = (stat.st_dev, stat.st_ino)
+            if key not in seen:
+                seen.add(key)
+                total += stat.st_blocks * 512
+    return total

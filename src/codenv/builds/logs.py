@@ -1,0 +1,64 @@
+"""Append-only build logs: one file per build, readable while the build writes it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+
+class BuildLog:
+    """Writer side. Subprocesses write into the same file through `fileno()`."""
+
+    def __init__(self, path: Path, on_step: Callable[[str], None] | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+        self._on_step = on_step
+
+    def fileno(self) -> int:
+        self._file.flush()
+        return self._file.fileno()
+
+    def write(self, text: str) -> None:
+        self._file.write(text if text.endswith("\n") else text + "\n")
+
+    def step(self, name: str, detail: str = "") -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        self.write(f"==> [{stamp}] {name}{': ' + detail if detail else ''}")
+        if self._on_step is not None:
+            self._on_step(name)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_from(path: Path, offset: int = 0) -> tuple[str, int]:
+    """The text appended since `offset`, and the new offset."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return "", offset
+    return data.decode("utf-8", errors="replace"), offset + len(data)
+
+
+def follow(path: Path, finished: Callable[[], bool], interval: float = 0.2) -> Iterator[str]:
+    """Yield text as it is appended until `finished()` is true and nothing is left."""
+    offset = 0
+    while True:
+        done = finished()
+        text, offset = read_from(path, offset)
+        if text:
+            yield text
+        if done:
+            return
+        time.sleep(interval)
+
+
+def tail_lines(path: Path, count: int = 20) -> list[str]:
+    text, _ = read_from(path)
+    return text.splitlines()[-count:]

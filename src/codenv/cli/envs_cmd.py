@@ -1,0 +1,195 @@
+"""`codenv create | save | update | show | list | delete`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codenv.cli.context import CliState, JsonOption, print_json, state
+from codenv.cli.progress import wait_for_build
+from codenv.cli.render import envs_table, print_env
+from codenv.domain.errors import InvalidSpec
+from codenv.domain.spec import EnvSpec, SetRef, SpecChanges
+from codenv.services import builds, envs
+
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the build id and return.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show the whole build log.")]
+UpgradeAll = Annotated[
+    bool, typer.Option("--upgrade-all", help="Resolve every package again to its newest version.")
+]
+Rebuild = Annotated[bool, typer.Option("--rebuild", help="Build even when nothing changed.")]
+
+
+def _read_requirements(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text("utf-8")
+    except OSError as error:
+        raise InvalidSpec(f"cannot read {path}: {error.strerror}", field="requirements") from error
+
+
+def _finish_build(cli: CliState, env: str, build_id: str, no_wait: bool, verbose: bool) -> None:
+    app = cli.app
+    assert app is not None
+    if no_wait:
+        if cli.json:
+            print_json({"env": env, "build_id": build_id})
+        else:
+            cli.out.print(build_id)
+        return
+    build = wait_for_build(app, cli.actor, build_id, cli.err, verbose=verbose)
+    if cli.json:
+        print_json(build.to_dict())
+    else:
+        cli.out.print(f"{env}: revision {build.revision} is active", highlight=False)
+
+
+def create(
+    name: str,
+    python: Annotated[str, typer.Option("--python", help="Python version, like 3.11.")],
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Package set ID[:variant].")
+    ] = None,
+    requirements: Annotated[
+        Path | None, typer.Option("-r", "--requirements", help="Requested packages file.")
+    ] = None,
+    no_core: Annotated[bool, typer.Option("--no-core-packages")] = False,
+    jupyter: Annotated[bool, typer.Option("--jupyter", help="Add Jupyter support.")] = False,
+    description: Annotated[str, typer.Option("--description")] = "",
+    no_wait: NoWait = False,
+    verbose: Verbose = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """Create a code env and build it."""
+    cli = state(json_output)
+    spec = EnvSpec(
+        python=python,
+        install_core_packages=not no_core,
+        install_jupyter_support=jupyter,
+        package_sets=tuple(SetRef.parse(text) for text in sets or ()),
+        requested=_read_requirements(requirements) or "",
+        description=description,
+    )
+    created = envs.create_env(cli.open("detached" if no_wait else "threads"), cli.actor, name, spec)
+    _finish_build(cli, created.env, created.build_id, no_wait, verbose)
+
+
+def save(
+    name: str,
+    requirements: Annotated[Path | None, typer.Option("-r", "--requirements")] = None,
+    add: Annotated[list[str] | None, typer.Option("--add", help="Add a requirement.")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="Remove by name.")] = None,
+    add_set: Annotated[list[str] | None, typer.Option("--add-set")] = None,
+    remove_set: Annotated[list[str] | None, typer.Option("--remove-set")] = None,
+    python: Annotated[str | None, typer.Option("--python")] = None,
+    jupyter: Annotated[bool | None, typer.Option("--jupyter/--no-jupyter")] = None,
+    core: Annotated[bool | None, typer.Option("--core-packages/--no-core-packages")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    update: Annotated[bool, typer.Option("--update", help="Save and update.")] = False,
+    upgrade_all: UpgradeAll = False,
+    rebuild: Rebuild = False,
+    no_wait: NoWait = False,
+    verbose: Verbose = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """Change the saved spec without building (with --update: Save and update)."""
+    cli = state(json_output)
+    changes = SpecChanges(
+        requested=_read_requirements(requirements),
+        add=tuple(add or ()),
+        remove=tuple(remove or ()),
+        add_sets=tuple(add_set or ()),
+        remove_sets=tuple(remove_set or ()),
+        python=python,
+        install_core_packages=core,
+        install_jupyter_support=jupyter,
+        description=description,
+    )
+    app = cli.open("detached" if no_wait else "threads")
+    spec = envs.save_spec(app, cli.actor, name, changes)
+    if update:
+        _update(cli, name, upgrade_all, rebuild, no_wait, verbose)
+    elif cli.json:
+        print_json(spec.to_dict())
+    else:
+        cli.out.print(
+            f"{name}: spec saved (run `codenv update {name}` to build it)", highlight=False
+        )
+
+
+def _update(
+    cli: CliState, name: str, upgrade_all: bool, rebuild: bool, no_wait: bool, verbose: bool
+) -> None:
+    app = cli.open("detached" if no_wait else "threads")
+    result = builds.request_update(app, cli.actor, name, upgrade_all=upgrade_all, rebuild=rebuild)
+    if result.build_id is None:
+        if cli.json:
+            print_json(result.to_dict())
+        else:
+            cli.out.print(f"{result.env}: {result.message}", highlight=False)
+        return
+    _finish_build(cli, result.env, result.build_id, no_wait, verbose)
+
+
+def update(
+    name: str,
+    upgrade_all: UpgradeAll = False,
+    rebuild: Rebuild = False,
+    no_wait: NoWait = False,
+    verbose: Verbose = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """Build the saved spec into a new revision (unless it is already up to date)."""
+    _update(state(json_output), name, upgrade_all, rebuild, no_wait, verbose)
+
+
+def show(name: str, json_output: bool = JsonOption) -> None:
+    """Spec, base packages, status, active revision, interpreter, disk size."""
+    cli = state(json_output)
+    info = envs.show_env(cli.open(), cli.actor, name)
+    if cli.json:
+        print_json(info.to_dict())
+    else:
+        print_env(cli.out, info)
+
+
+def list_envs(json_output: bool = JsonOption) -> None:
+    """List the code envs."""
+    cli = state(json_output)
+    found = envs.list_envs(cli.open(), cli.actor)
+    if cli.json:
+        print_json([info.to_dict() for info in found])
+    else:
+        cli.out.print(envs_table(found))
+
+
+def delete(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    resources: Annotated[
+        bool | None,
+        typer.Option("--delete-resources/--keep-resources", help="Also delete its resources."),
+    ] = None,
+) -> None:
+    """Delete a code env, its revisions and (after confirmation) its resources."""
+    cli = state()
+    app = cli.open()
+    envs.show_env(app, cli.actor, name)
+    if not yes:
+        typer.confirm(f"Delete code env {name!r} and all its revisions?", abort=True)
+    if resources is None:
+        resources = not yes and typer.confirm(f"Also delete the resources directory of {name!r}?")
+    envs.delete_env(app, cli.actor, name, delete_resources=resources)
+    cli.out.print(f"deleted {name}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(create)
+    app.command()(save)
+    app.command()(update)
+    app.command()(show)
+    app.command("list")(list_envs)
+    app.command()(delete)

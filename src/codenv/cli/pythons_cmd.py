@@ -1,0 +1,73 @@
+"""`codenv pythons` and `codenv sets`: what the node offers to build envs with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from codenv.cli.context import JsonOption, print_json, state
+from codenv.cli.render import pythons_table, sets_table
+from codenv.domain.catalog import load_catalog
+from codenv.services import interpreters
+
+pythons = typer.Typer(help="Python interpreters found on this node.", invoke_without_command=True)
+
+
+@pythons.callback()
+def list_pythons(
+    ctx: typer.Context,
+    show_all: Annotated[bool, typer.Option("--all", help="Also list refused ones.")] = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """List the interpreters: version, path, where found, development headers."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli = state(json_output)
+    found = interpreters.list_pythons(cli.open(), cli.actor)
+    if cli.json:
+        print_json(
+            {
+                "interpreters": [
+                    {**item.__dict__, "deprecated": item.deprecated} for item in found.found
+                ],
+                "refused": [item.__dict__ for item in found.refused],
+            }
+        )
+        return
+    cli.out.print(pythons_table(found, show_all))
+
+
+@pythons.command("add")
+def add_python(path: str, json_output: bool = JsonOption) -> None:
+    """Add an interpreter by absolute path (CPython 3.6 or newer)."""
+    cli = state(json_output)
+    added = interpreters.add_python(cli.open(), cli.actor, path)
+    if cli.json:
+        print_json({**added.__dict__, "deprecated": added.deprecated})
+    else:
+        note = " (deprecated)" if added.deprecated else ""
+        cli.out.print(f"added Python {added.version}{note}: {added.path}", highlight=False)
+
+
+@pythons.command("remove")
+def remove_python(path: str) -> None:
+    """Forget an interpreter an administrator added."""
+    cli = state()
+    interpreters.remove_python(cli.open(), cli.actor, path)
+    cli.out.print(f"removed {path}", highlight=False)
+
+
+def list_sets(json_output: bool = JsonOption) -> None:
+    """List the package-set catalog: id, title, Python range, variants, requirements."""
+    cli = state(json_output)
+    catalog = load_catalog()
+    if cli.json:
+        print_json([item.to_dict() for item in catalog.sets])
+    else:
+        cli.out.print(sets_table(catalog))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(pythons, name="pythons")
+    app.command("sets")(list_sets)

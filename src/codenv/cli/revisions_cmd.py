@@ -1,0 +1,97 @@
+"""`codenv installed | revisions | rollback | builds | logs` and the detached build worker."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from codenv.builds.logs import follow, read_from
+from codenv.cli.context import JsonOption, print_json, state
+from codenv.cli.render import builds_table, installed_table, revisions_table
+from codenv.domain.errors import NotFound
+from codenv.services import builds, revisions
+
+
+def installed(
+    name: str,
+    revision: Annotated[int | None, typer.Option("--revision", help="Default: active.")] = None,
+    json_output: bool = JsonOption,
+) -> None:
+    """Packages actually installed in a revision, as recorded after its build."""
+    cli = state(json_output)
+    number, packages = revisions.installed_packages(cli.open(), cli.actor, name, revision)
+    if cli.json:
+        print_json({"env": name, "revision": number, "packages": packages})
+    else:
+        cli.out.print(installed_table(packages))
+
+
+def list_revisions(name: str, json_output: bool = JsonOption) -> None:
+    """The env's revisions, newest first; * marks the active one."""
+    cli = state(json_output)
+    found = revisions.list_revisions(cli.open(), cli.actor, name)
+    if cli.json:
+        print_json([item.to_dict() for item in found])
+    else:
+        cli.out.print(revisions_table(found))
+
+
+def rollback(name: str, number: int, json_output: bool = JsonOption) -> None:
+    """Switch back to revision NUMBER at once, without resolving again."""
+    cli = state(json_output)
+    restored = revisions.rollback(cli.open(), cli.actor, name, number)
+    if cli.json:
+        print_json(restored.to_dict())
+    else:
+        cli.out.print(f"{name}: revision {restored.number} is active", highlight=False)
+
+
+def list_builds(name: str, json_output: bool = JsonOption) -> None:
+    """The env's builds, newest first."""
+    cli = state(json_output)
+    found = builds.list_builds(cli.open(), cli.actor, name)
+    if cli.json:
+        print_json([item.to_dict() for item in found])
+    else:
+        cli.out.print(builds_table(found))
+
+
+def logs(
+    name: str,
+    build: Annotated[str | None, typer.Option("--build", help="Default: the latest.")] = None,
+    follow_log: Annotated[bool, typer.Option("--follow", "-f", help="Wait for more.")] = False,
+) -> None:
+    """Print a build's log (append-only; readable while the build runs)."""
+    cli = state()
+    app = cli.open()
+    known = builds.list_builds(app, cli.actor, name)
+    chosen = next((b for b in known if build is None or b.id == build), None)
+    if chosen is None:
+        raise NotFound(
+            f"no build {build!r} of {name!r}" if build else f"{name!r} has no builds", field="build"
+        )
+    path = builds.log_path(app, chosen.id)
+    if follow_log:
+        finished = lambda: builds.get_build(app, cli.actor, chosen.id).finished  # noqa: E731
+        for text in follow(path, finished):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    else:
+        sys.stdout.write(read_from(path)[0])
+
+
+def run_build(build_id: str) -> None:
+    """Run one queued build in this process (used by `--no-wait`)."""
+    cli = state()
+    builds.run_build(cli.open("inline"), build_id)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(installed)
+    app.command("revisions")(list_revisions)
+    app.command()(rollback)
+    app.command("builds")(list_builds)
+    app.command()(logs)
+    app.command("run-build", hidden=True)(run_build)

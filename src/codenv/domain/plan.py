@@ -1,0 +1,91 @@
+"""make_plan(): the pure, hashable result of spec + interpreter + settings.
+
+A plan holds every requirement line and option a build will use. Two plans with the same hash
+build the same env, which is what lets an unchanged update return at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from codenv.domain.catalog import Catalog
+from codenv.domain.pythons import Interpreter
+from codenv.domain.requirements import RequirementLine
+from codenv.domain.spec import BasePackage, EnvSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    python_version: str
+    interpreter: str
+    base: tuple[str, ...]
+    sets: tuple[str, ...]
+    requested: tuple[str, ...]
+    archive_digests: tuple[tuple[str, str], ...] = ()
+    install_options: tuple[str, ...] = ()
+    venv_options: tuple[str, ...] = ()
+
+    @property
+    def requirement_lines(self) -> tuple[str, ...]:
+        return self.base + self.sets + self.requested
+
+    @property
+    def has_editables(self) -> bool:
+        return any(line.startswith("-e ") for line in self.requirement_lines)
+
+    @property
+    def python_minor(self) -> tuple[int, int]:
+        major, minor = self.python_version.split(".")[:2]
+        return int(major), int(minor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Plan:
+        return cls(
+            python_version=raw["python_version"],
+            interpreter=raw["interpreter"],
+            base=tuple(raw["base"]),
+            sets=tuple(raw["sets"]),
+            requested=tuple(raw["requested"]),
+            archive_digests=tuple((path, digest) for path, digest in raw["archive_digests"]),
+            install_options=tuple(raw.get("install_options", ())),
+            venv_options=tuple(raw.get("venv_options", ())),
+        )
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def make_plan(
+    spec: EnvSpec,
+    interpreter: Interpreter,
+    catalog: Catalog,
+    base: tuple[BasePackage, ...],
+    requested: tuple[RequirementLine, ...],
+    archive_digests: dict[str, str],
+    install_options: tuple[str, ...] = (),
+) -> Plan:
+    """Everything a build of `spec` with `interpreter` will install, in a stable order.
+
+    `archive_digests` maps each local archive the plan installs to its sha256, so that an
+    archive replaced under the same name changes the plan.
+    """
+    set_lines: list[str] = []
+    for ref in spec.package_sets:
+        set_lines.extend(catalog.get(ref.id).lines(ref.variant))
+    return Plan(
+        python_version=interpreter.version,
+        interpreter=interpreter.path,
+        base=tuple(package.line() for package in base),
+        sets=tuple(set_lines),
+        requested=tuple(line.install_line for line in requested),
+        archive_digests=tuple(sorted(archive_digests.items())),
+        install_options=install_options,
+    )

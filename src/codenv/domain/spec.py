@@ -1,0 +1,239 @@
+"""The spec: what an env's owner asks for. Validated here, before anything is built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from codenv.domain.catalog import Catalog
+from codenv.domain.errors import InvalidSpec
+from codenv.domain.pythons import format_minor, parse_minor
+from codenv.domain.requirements import LineKind, RequirementLine, parse_requested
+
+CORE_PACKAGE = "codenv-runtime"
+
+
+@dataclass(frozen=True)
+class SetRef:
+    id: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SetRef:
+        set_id, _, variant = text.strip().partition(":")
+        if not set_id:
+            raise InvalidSpec(f"package set reference {text!r} is empty", field="sets")
+        return cls(set_id, variant or None)
+
+    def __str__(self) -> str:
+        return f"{self.id}:{self.variant}" if self.variant else self.id
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    python: str
+    install_core_packages: bool = True
+    install_jupyter_support: bool = False
+    package_sets: tuple[SetRef, ...] = ()
+    requested: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "python": self.python,
+            "install_core_packages": self.install_core_packages,
+            "install_jupyter_support": self.install_jupyter_support,
+            "package_sets": [str(ref) for ref in self.package_sets],
+            "requested": self.requested,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> EnvSpec:
+        return cls(
+            python=raw["python"],
+            install_core_packages=raw.get("install_core_packages", True),
+            install_jupyter_support=raw.get("install_jupyter_support", False),
+            package_sets=tuple(SetRef.parse(text) for text in raw.get("package_sets", [])),
+            requested=raw.get("requested", ""),
+            description=raw.get("description", ""),
+        )
+
+
+@dataclass(frozen=True)
+class BasePackage:
+    """A package the system adds from the spec's options; read-only for users."""
+
+    name: str
+    requirement: str
+    pinned_version: str | None = None
+    install_line: str = field(default="", compare=False)
+
+    def line(self) -> str:
+        return self.install_line or self.requirement
+
+
+def jupyter_requirement(python: tuple[int, int]) -> str:
+    # ipykernel 6 needs Python 3.7; 5.5 is the last line that installs on 3.6.
+    return "ipykernel>=5.5,<6" if python < (3, 7) else "ipykernel>=6"
+
+
+def base_packages(spec: EnvSpec, core_version: str, core_line: str) -> tuple[BasePackage, ...]:
+    python = parse_minor(spec.python)
+    packages: list[BasePackage] = []
+    if spec.install_core_packages:
+        packages.append(
+            BasePackage(CORE_PACKAGE, f"{CORE_PACKAGE}=={core_version}", core_version, core_line)
+        )
+    if spec.install_jupyter_support:
+        packages.append(BasePackage("ipykernel", jupyter_requirement(python)))
+    return tuple(packages)
+
+
+def _check_base_conflicts(lines: Iterable[RequirementLine], base: Iterable[BasePackage]) -> None:
+    by_name = {package.name: package for package in base}
+    for line in lines:
+        package = by_name.get(line.name or "")
+        if package is None:
+            continue
+        if line.kind is not LineKind.NAMED:
+            raise InvalidSpec(
+                f"line {line.lineno}: {package.name} is a base package ({package.requirement}); "
+                "it cannot be replaced by a URL or archive",
+                field="requested",
+            )
+        specifier = Requirement(line.text).specifier
+        if package.pinned_version and not specifier.contains(package.pinned_version, True):
+            raise InvalidSpec(
+                f"line {line.lineno}: {line.text!r} conflicts with the base package "
+                f"{package.requirement}",
+                field="requested",
+            )
+
+
+@dataclass(frozen=True)
+class SpecContext:
+    """What validation needs to know about the node, given by the service layer."""
+
+    installed_pythons: tuple[str, ...]
+    catalog: Catalog
+    path_exists: Callable[[str], bool]
+    core_version: str
+    core_line: str
+
+
+def _check_python(spec: EnvSpec, context: SpecContext) -> tuple[int, int]:
+    python = parse_minor(spec.python)
+    if spec.python not in context.installed_pythons:
+        installed = ", ".join(context.installed_pythons) or "none"
+        raise InvalidSpec(
+            f"Python {spec.python} is not installed on this node (installed: {installed}); "
+            "an administrator must install it, with its development headers",
+            field="python",
+        )
+    return python
+
+
+def _check_sets(spec: EnvSpec, python: tuple[int, int], context: SpecContext) -> None:
+    seen: set[str] = set()
+    for ref in spec.package_sets:
+        package_set = context.catalog.get(ref.id)
+        package_set.lines(ref.variant)
+        if ref.id in seen:
+            raise InvalidSpec(f"package set {ref.id!r} is listed twice", field="sets")
+        seen.add(ref.id)
+        if not package_set.supports(python):
+            compatible = [
+                v for v in context.installed_pythons if package_set.supports(parse_minor(v))
+            ]
+            raise InvalidSpec(
+                f"package set {package_set.title!r} supports Python {package_set.python_range}, "
+                f"not {format_minor(python)}; compatible installed versions: "
+                f"{', '.join(compatible) or 'none'}",
+                field="sets",
+            )
+
+
+def _check_paths(lines: Iterable[RequirementLine], context: SpecContext) -> None:
+    for line in lines:
+        if line.path is not None and not context.path_exists(line.path):
+            raise InvalidSpec(
+                f"line {line.lineno}: local path {line.path} does not exist on this node",
+                field="requested",
+            )
+
+
+def validate_spec(spec: EnvSpec, context: SpecContext) -> tuple[RequirementLine, ...]:
+    """Check a spec completely; returns the parsed requested lines."""
+    python = _check_python(spec, context)
+    _check_sets(spec, python, context)
+    lines = parse_requested(spec.requested)
+    _check_paths(lines, context)
+    _check_base_conflicts(lines, base_packages(spec, context.core_version, context.core_line))
+    return lines
+
+
+@dataclass(frozen=True)
+class SpecChanges:
+    """What `save` changes in a spec; None / empty leaves that part as it is."""
+
+    requested: str | None = None
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    add_sets: tuple[str, ...] = ()
+    remove_sets: tuple[str, ...] = ()
+    python: str | None = None
+    install_core_packages: bool | None = None
+    install_jupyter_support: bool | None = None
+    description: str | None = None
+
+
+def _remove_requested(text: str, names: tuple[str, ...]) -> str:
+    wanted = {canonicalize_name(name) for name in names}
+    parsed = {line.lineno: line for line in parse_requested(text)}
+    found = {line.name for line in parsed.values() if line.name in wanted}
+    missing = sorted(wanted - found)
+    if missing:
+        raise InvalidSpec(f"no requested package named {', '.join(missing)}", field="remove")
+    kept = [
+        raw
+        for number, raw in enumerate(text.splitlines(), start=1)
+        if number not in parsed or parsed[number].name not in wanted
+    ]
+    return "\n".join(kept) + ("\n" if kept else "")
+
+
+def _changed_sets(spec: EnvSpec, changes: SpecChanges) -> tuple[SetRef, ...]:
+    removed = set(changes.remove_sets)
+    unknown = removed - {ref.id for ref in spec.package_sets}
+    if unknown:
+        raise InvalidSpec(f"the env has no package set {', '.join(sorted(unknown))}", field="sets")
+    kept = [ref for ref in spec.package_sets if ref.id not in removed]
+    return (*kept, *(SetRef.parse(text) for text in changes.add_sets))
+
+
+def apply_changes(spec: EnvSpec, changes: SpecChanges) -> EnvSpec:
+    requested = spec.requested if changes.requested is None else changes.requested
+    if changes.remove:
+        requested = _remove_requested(requested, changes.remove)
+    if changes.add:
+        prefix = requested if not requested or requested.endswith("\n") else requested + "\n"
+        requested = prefix + "".join(f"{line}\n" for line in changes.add)
+    return EnvSpec(
+        python=changes.python or spec.python,
+        install_core_packages=_pick(changes.install_core_packages, spec.install_core_packages),
+        install_jupyter_support=_pick(
+            changes.install_jupyter_support, spec.install_jupyter_support
+        ),
+        package_sets=_changed_sets(spec, changes),
+        requested=requested,
+        description=spec.description if changes.description is None else changes.description,
+    )
+
+
+def _pick(new: bool | None, old: bool) -> bool:
+    return old if new is None else new

@@ -1,0 +1,59 @@
+"""The application context every service call receives: settings, database, installer, queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from codenv.backends.base import Installer
+from codenv.backends.uv import UvInstaller
+from codenv.domain.catalog import Catalog, load_catalog
+from codenv.jobs.queue import DetachedProcessQueue, InlineQueue, JobQueue, LocalWorkerQueue
+from codenv.settings import Settings
+from codenv.storage.db import Database
+
+QueueKind = Literal["threads", "inline", "detached"]
+
+
+@dataclass
+class Codenv:
+    settings: Settings
+    db: Database
+    installer: Installer
+    catalog: Catalog = field(default_factory=load_catalog)
+    queue: JobQueue = field(init=False)
+
+    def close(self) -> None:
+        if isinstance(self.queue, LocalWorkerQueue):
+            self.queue.shutdown()
+        self.db.dispose()
+
+
+def _make_queue(app: Codenv, kind: QueueKind, runner: Callable[[str], None]) -> JobQueue:
+    if kind == "inline":
+        return InlineQueue(runner)
+    if kind == "detached":
+        return DetachedProcessQueue(app.settings.home)
+    return LocalWorkerQueue(runner, app.settings.max_parallel_builds)
+
+
+def open_codenv(
+    settings: Settings, queue: QueueKind = "threads", installer: Installer | None = None
+) -> Codenv:
+    """Prepare the home, migrate the schema and recover builds whose process died."""
+    from codenv.services.builds import run_build
+    from codenv.services.recovery import recover
+
+    for directory in (settings.envs_dir, settings.builds_dir, settings.uv_cache_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    db.migrate()
+    app = Codenv(
+        settings,
+        db,
+        installer or UvInstaller(settings.uv_cache_dir, settings.build_timeout_seconds),
+    )
+    app.queue = _make_queue(app, queue, lambda build_id: run_build(app, build_id))
+    recover(app)
+    return app

@@ -1,0 +1,141 @@
+"""Use cases on code envs: create, save, show, list, delete."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codenv.builds.layout import EnvLayout
+from codenv.domain.errors import AlreadyExists, Conflict, NotFound
+from codenv.domain.names import name_key, validate_env_name
+from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages
+from codenv.services.actor import Actor, may_use, require_create, require_delete, require_update
+from codenv.services.app import Codenv
+from codenv.services.builds import enqueue_build
+from codenv.services.interpreters import discovery
+from codenv.services.plans import check_spec, spec_context
+from codenv.services.views import BuildInfo, EnvInfo
+from codenv.storage import queries
+from codenv.storage.models import CodeEnvRow
+
+
+@dataclass(frozen=True)
+class Created:
+    env: str
+    build_id: str
+
+
+def create_env(app: Codenv, actor: Actor, name: str, spec: EnvSpec) -> Created:
+    """Validate everything first: a refused env leaves nothing behind."""
+    require_create(actor)
+    validate_env_name(name)
+    with app.db.session() as session:
+        if queries.env_by_name(session, name) is not None:
+            raise AlreadyExists(f"a code env named {name!r} already exists", field="name")
+    check_spec(app, spec)
+    try:
+        with app.db.session() as session:
+            env = CodeEnvRow(
+                name=name,
+                name_key=name_key(name),
+                owner=actor.name,
+                spec=spec.to_dict(),
+                active_revision=None,
+            )
+            session.add(env)
+    except IntegrityError as error:
+        raise AlreadyExists(f"a code env named {name!r} already exists", field="name") from error
+    return Created(name, enqueue_build(app, actor, env.id, name))
+
+
+def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> EnvSpec:
+    """Change the saved spec without building (Save); nothing is saved unless it validates."""
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        require_update(actor, env)
+        spec = apply_changes(EnvSpec.from_dict(env.spec), changes)
+    check_spec(app, spec)
+    with app.db.session() as session:
+        queries.require_env(session, name).spec = spec.to_dict()
+    return spec
+
+
+def _status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
+    if last and not last.finished:
+        return "building"
+    if last and last.status == "failed":
+        return "failed"
+    if env.active_revision is None:
+        return "not built"
+    return "out of date" if spec_differs else "ready"
+
+
+def _info(app: Codenv, session: Session, env: CodeEnvRow, base: list[str]) -> EnvInfo:
+    active = queries.revision(session, env.id, env.active_revision) if env.active_revision else None
+    last_row = queries.last_build(session, env.id)
+    last = BuildInfo.of(last_row) if last_row else None
+    spec_differs = active is not None and active.spec != env.spec
+    return EnvInfo(
+        name=env.name,
+        owner=env.owner,
+        status=_status(env, last, spec_differs),
+        spec=env.spec,
+        base_packages=base,
+        python=env.spec["python"],
+        interpreter=active.plan["interpreter"] if active else None,
+        active_revision=env.active_revision,
+        spec_differs=spec_differs,
+        size_bytes=active.size_bytes if active else 0,
+        path=str(EnvLayout.of(app.settings.envs_dir, env.name).root),
+        created_at=env.created_at.isoformat(timespec="seconds"),
+        last_build=last,
+    )
+
+
+def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
+    context = spec_context(app, discovery(app))
+    return [p.requirement for p in base_packages(spec, context.core_version, context.core_line)]
+
+
+def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        if not may_use(actor, env):
+            raise NotFound(f"no code env named {name!r}", field="name")
+        return _info(app, session, env, _base_names(app, EnvSpec.from_dict(env.spec)))
+
+
+def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
+    with app.db.session() as session:
+        return [
+            _info(app, session, env, []) for env in queries.all_envs(session) if may_use(actor, env)
+        ]
+
+
+def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) -> None:
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        require_delete(actor, env)
+        if queries.env_lock(session, env.id) is not None:
+            raise Conflict(f"code env {name!r} is being built; delete it when the build ends")
+        layout = EnvLayout.of(app.settings.envs_dir, env.name)
+        session.delete(env)
+    for part in (layout.current, layout.revisions_dir):
+        if part.is_symlink():
+            part.unlink()
+        else:
+            shutil.rmtree(part, ignore_errors=True)
+    if delete_resources:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    else:
+        _remove_if_empty(layout)
+
+
+def _remove_if_empty(layout: EnvLayout) -> None:
+    try:
+        layout.root.rmdir()
+    except OSError:
+        return

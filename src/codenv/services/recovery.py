@@ -1,0 +1,78 @@
+"""Start-up recovery: builds whose process died are failed, their leftovers removed, and every
+env's `current` link made to agree with the database (the source of truth)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from codenv.builds.layout import EnvLayout
+from codenv.builds.logs import BuildLog
+from codenv.jobs.liveness import holder_alive
+from codenv.services.app import Codenv
+from codenv.services.views import as_utc
+from codenv.storage import queries
+from codenv.storage.models import BuildRow, CodeEnvRow, EnvLockRow, utcnow
+
+# A build handed to a detached worker has no holder until that worker starts.
+UNCLAIMED_GRACE = timedelta(minutes=5)
+DIED = (
+    "the process running this build stopped before it finished (killed or crashed); "
+    "the active revision is unchanged"
+)
+
+
+def _is_orphan(build: BuildRow, now: datetime) -> bool:
+    if build.holder:
+        return not holder_alive(build.holder)
+    created = as_utc(build.created_at) or now
+    return now - created > UNCLAIMED_GRACE
+
+
+def _fail_orphans(app: Codenv) -> None:
+    now = datetime.now(UTC)
+    with app.db.session() as session:
+        for build in queries.unfinished_builds(session):
+            if not _is_orphan(build, now):
+                continue
+            build.status, build.step, build.error, build.finished_at = (
+                "failed",
+                "failed",
+                DIED,
+                utcnow(),
+            )
+            queries.release_env_lock(session, build.id)
+            env = session.get(CodeEnvRow, build.env_id) if build.env_id else None
+            number = build.revision
+            if env and number is not None and queries.revision(session, env.id, number) is None:
+                EnvLayout.of(app.settings.envs_dir, env.name).remove_revision(number)
+            log = BuildLog(app.settings.builds_dir / f"{build.id}.log")
+            log.step("failed", DIED)
+            log.close()
+
+
+def _release_dead_locks(app: Codenv) -> None:
+    with app.db.session() as session:
+        for lock in session.scalars(select(EnvLockRow)).all():
+            if not holder_alive(lock.holder):
+                session.delete(lock)
+
+
+def _reconcile_links(app: Codenv) -> None:
+    with app.db.session() as session:
+        for env in queries.all_envs(session):
+            if env.active_revision is None:
+                continue
+            layout = EnvLayout.of(app.settings.envs_dir, env.name)
+            if (
+                layout.current_number() != env.active_revision
+                and layout.revision(env.active_revision).exists()
+            ):
+                layout.switch_current(env.active_revision)
+
+
+def recover(app: Codenv) -> None:
+    _fail_orphans(app)
+    _release_dead_locks(app)
+    _reconcile_links(app)

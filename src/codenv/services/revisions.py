@@ -1,0 +1,95 @@
+"""Revisions: list them, show what one installed, roll back to one, prune old ones."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from codenv.builds.layout import EnvLayout
+from codenv.domain.errors import Conflict, NotFound
+from codenv.jobs.liveness import holder_alive, holder_token
+from codenv.services.actor import Actor, require_update, require_use
+from codenv.services.app import Codenv
+from codenv.services.views import RevisionInfo
+from codenv.storage import queries
+from codenv.storage.models import CodeEnvRow, RevisionRow
+
+
+def list_revisions(app: Codenv, actor: Actor, name: str) -> list[RevisionInfo]:
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        require_use(actor, env)
+        return [RevisionInfo.of(row, env.active_revision) for row in reversed(env.revisions)]
+
+
+def installed_packages(
+    app: Codenv, actor: Actor, name: str, number: int | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """The packages recorded after the build of revision `number` (default: the active one)."""
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        require_use(actor, env)
+        chosen = number if number is not None else env.active_revision
+        if chosen is None:
+            raise Conflict(f"code env {env.name!r} has never built successfully")
+        row = queries.revision(session, env.id, chosen)
+        if row is None:
+            raise NotFound(f"code env {env.name!r} has no revision {chosen}", field="revision")
+        return chosen, list(row.installed)
+
+
+def _rollback_target(app: Codenv, row: RevisionRow | None, name: str, number: int) -> None:
+    if row is None:
+        raise NotFound(f"code env {name!r} has no revision {number}", field="revision")
+    if row.pruned or not EnvLayout.of(app.settings.envs_dir, name).python(number).exists():
+        raise Conflict(
+            f"revision {number} of {name!r} was pruned; it cannot be restored", field="revision"
+        )
+
+
+def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
+    """Switch back to a built revision without resolving; its spec becomes the saved spec."""
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        require_update(actor, env)
+        _rollback_target(app, queries.revision(session, env.id, number), env.name, number)
+        env_id, env_name = env.id, env.name
+    token = f"rollback-{uuid.uuid4().hex[:22]}"
+    if not queries.try_lock_env(app.db, env_id, token, holder_token()):
+        _refuse_busy(app, env_id, env_name)
+    try:
+        EnvLayout.of(app.settings.envs_dir, env_name).switch_current(number)
+        with app.db.session() as session:
+            env = queries.require_env(session, name)
+            row = queries.revision(session, env_id, number)
+            assert row is not None
+            env.active_revision, env.spec = number, row.spec
+            return RevisionInfo.of(row, number)
+    finally:
+        with app.db.session() as session:
+            queries.release_env_lock(session, token)
+
+
+def _refuse_busy(app: Codenv, env_id: int, name: str) -> None:
+    with app.db.session() as session:
+        lock = queries.env_lock(session, env_id)
+        if lock is not None and not holder_alive(lock.holder):
+            session.delete(lock)
+            raise Conflict(f"a build of {name!r} had died and was cleared; roll back again")
+    raise Conflict(f"a build of {name!r} is running; roll back when it ends")
+
+
+def prune_revisions(app: Codenv, env_id: int) -> list[int]:
+    """Remove the directories of revisions past the retention, newest kept first."""
+    pruned: list[int] = []
+    with app.db.session() as session:
+        env = session.get(CodeEnvRow, env_id)
+        if env is None:
+            return pruned
+        layout = EnvLayout.of(app.settings.envs_dir, env.name)
+        kept = [r for r in env.revisions if not r.pruned and r.number != env.active_revision]
+        for row in sorted(kept, key=lambda r: r.number, reverse=True)[app.settings.retention :]:
+            layout.remove_revision(row.number)
+            row.pruned = True
+            pruned.append(row.number)
+    return pruned

@@ -1,0 +1,128 @@
+"""Plain results services hand to adapters (which never touch the ORM)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from codenv.storage.models import BuildRow, RevisionRow
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    aware = as_utc(moment)
+    return aware.isoformat(timespec="seconds") if aware else None
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    id: str
+    env: str
+    status: str
+    step: str
+    upgrade_all: bool
+    rebuild: bool
+    requested_by: str
+    revision: int | None
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
+
+    @classmethod
+    def of(cls, row: BuildRow) -> BuildInfo:
+        started, finished = as_utc(row.started_at), as_utc(row.finished_at)
+        duration = (finished - started).total_seconds() if started and finished else None
+        return cls(
+            id=row.id,
+            env=row.env_name,
+            status=row.status,
+            step=row.step,
+            upgrade_all=row.upgrade_all,
+            rebuild=row.rebuild,
+            requested_by=row.requested_by,
+            revision=row.revision,
+            error=row.error,
+            created_at=_iso(row.created_at),
+            started_at=_iso(row.started_at),
+            finished_at=_iso(row.finished_at),
+            duration_seconds=duration,
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    number: int
+    active: bool
+    pruned: bool
+    build_id: str
+    python: str
+    plan_hash: str
+    packages: int
+    size_bytes: int
+    created_at: str | None
+
+    @classmethod
+    def of(cls, row: RevisionRow, active: int | None) -> RevisionInfo:
+        return cls(
+            number=row.number,
+            active=row.number == active,
+            pruned=row.pruned,
+            build_id=row.build_id,
+            python=row.plan["python_version"],
+            plan_hash=row.plan_hash,
+            packages=len(row.installed),
+            size_bytes=row.size_bytes,
+            created_at=_iso(row.created_at),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    name: str
+    owner: str
+    status: str
+    spec: dict[str, Any]
+    base_packages: list[str]
+    python: str
+    interpreter: str | None
+    active_revision: int | None
+    spec_differs: bool
+    size_bytes: int
+    path: str
+    created_at: str | None
+    last_build: BuildInfo | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["last_build"] = self.last_build.to_dict() if self.last_build else None
+        return data
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    env: str
+    build_id: str | None
+    up_to_date: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,102 @@
+"""One typed settings object, built at the edge (CLI, server) and passed in."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from codenv.domain.errors import InvalidSpec
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    index_url: str = DEFAULT_INDEX_URL
+    retention: int = 3
+    max_parallel_builds: int = 2
+    build_timeout_seconds: int = 3600
+    configured_pythons: tuple[str, ...] = ()
+    node_type: str = "design"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.home / "envs"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.home / "builds"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def uv_cache_dir(self) -> Path:
+        return self.cache_dir / "uv"
+
+    @property
+    def wheels_dir(self) -> Path:
+        return self.home / "wheels"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config" / "server.json"
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("codenv", appauthor=False))
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidSpec(f"cannot read {path}: {error}", field="config") from error
+    if not isinstance(raw, dict):
+        raise InvalidSpec(f"{path} must hold a JSON object", field="config")
+    return raw
+
+
+def _positive_int(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise InvalidSpec(f"{name} must be a whole number of 0 or more, got {value!r}", field=name)
+    return number
+
+
+def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from (highest first) arguments, CODENV_* variables, config/server.json."""
+    env = os.environ if environ is None else environ
+    chosen = home or Path(env.get("CODENV_HOME") or default_home())
+    chosen = chosen.expanduser().absolute()
+    config = _read_config(chosen / "config" / "server.json")
+    code_envs = config.get("codeEnvsSettings", {})
+    database_url = env.get("CODENV_DATABASE_URL") or config.get("databaseUrl")
+    return Settings(
+        home=chosen,
+        database_url=database_url or f"sqlite:///{chosen / 'codenv.db'}",
+        index_url=env.get("CODENV_INDEX_URL") or code_envs.get("indexUrl") or DEFAULT_INDEX_URL,
+        retention=_positive_int(
+            env.get("CODENV_RETENTION", code_envs.get("revisionRetention", 3)), "retention"
+        ),
+        max_parallel_builds=max(
+            1, _positive_int(env.get("CODENV_MAX_PARALLEL_BUILDS", 2), "max_parallel_builds")
+        ),
+        configured_pythons=tuple(code_envs.get("pythonInterpreters", ())),
+        node_type=config.get("nodeType", "design"),
+    )

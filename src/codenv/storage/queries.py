@@ -1,0 +1,80 @@
+"""The lookups services share, each inside the caller's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codenv.domain.errors import NotFound
+from codenv.domain.names import name_key
+from codenv.storage.db import Database
+from codenv.storage.models import BuildRow, CodeEnvRow, EnvLockRow, RevisionRow
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def env_by_name(session: Session, name: str) -> CodeEnvRow | None:
+    return session.scalar(select(CodeEnvRow).where(CodeEnvRow.name_key == name_key(name)))
+
+
+def require_env(session: Session, name: str) -> CodeEnvRow:
+    env = env_by_name(session, name)
+    if env is None:
+        raise NotFound(f"no code env named {name!r}", field="name")
+    return env
+
+
+def all_envs(session: Session) -> Sequence[CodeEnvRow]:
+    return session.scalars(select(CodeEnvRow).order_by(CodeEnvRow.name_key)).all()
+
+
+def revision(session: Session, env_id: int, number: int) -> RevisionRow | None:
+    return session.scalar(
+        select(RevisionRow).where(RevisionRow.env_id == env_id, RevisionRow.number == number)
+    )
+
+
+def next_revision_number(session: Session, env_id: int) -> int:
+    highest = session.scalar(
+        select(func.max(RevisionRow.number)).where(RevisionRow.env_id == env_id)
+    )
+    return (highest or 0) + 1
+
+
+def builds_of(session: Session, env_id: int, limit: int = 50) -> Sequence[BuildRow]:
+    return session.scalars(
+        select(BuildRow)
+        .where(BuildRow.env_id == env_id)
+        .order_by(BuildRow.created_at.desc())
+        .limit(limit)
+    ).all()
+
+
+def last_build(session: Session, env_id: int) -> BuildRow | None:
+    found = builds_of(session, env_id, limit=1)
+    return found[0] if found else None
+
+
+def unfinished_builds(session: Session) -> Sequence[BuildRow]:
+    return session.scalars(select(BuildRow).where(BuildRow.status.in_(ACTIVE_STATUSES))).all()
+
+
+def try_lock_env(db: Database, env_id: int, build_id: str, holder: str) -> bool:
+    """Insert the env's lock row in a unit of work of its own; False when another holds it."""
+    try:
+        with db.session() as session:
+            session.add(EnvLockRow(env_id=env_id, build_id=build_id, holder=holder))
+    except IntegrityError:
+        return False
+    return True
+
+
+def env_lock(session: Session, env_id: int) -> EnvLockRow | None:
+    return session.get(EnvLockRow, env_id)
+
+
+def release_env_lock(session: Session, build_id: str) -> None:
+    session.execute(delete(EnvLockRow).where(EnvLockRow.build_id == build_id))

@@ -1,0 +1,111 @@
+"""Shared fixtures: a real package index on loopback, real interpreters, a fresh codenv home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.pkgindex import PackageIndex
+
+from codenv.interpreters import Discovery, discover
+from codenv.services.actor import Actor
+from codenv.services.app import Codenv, open_codenv
+from codenv.settings import load_settings
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def pythons() -> Discovery:
+    return discover()
+
+
+@pytest.fixture(scope="session")
+def oldest(pythons: Discovery) -> str:
+    return pythons.minors()[0]
+
+
+@pytest.fixture(scope="session")
+def newest(pythons: Discovery) -> str:
+    return pythons.minors()[-1]
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackageIndex]:
+    """Sample packages that exist nowhere else, served from loopback for the whole session."""
+    directory = tmp_path_factory.mktemp("index")
+    with PackageIndex(directory) as index:
+        index.add_wheel("alpha", "1.0")
+        index.add_wheel("beta", "2.0", requires=["alpha>=1.0"])
+        index.add_sdist("gamma", "0.5")
+        yield index
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[PackageIndex]:
+    """An index of this test's own, for tests that add versions while they run."""
+    directory = tmp_path / "index"
+    directory.mkdir()
+    with PackageIndex(directory) as served:
+        served.add_wheel("alpha", "1.0")
+        yield served
+
+
+@dataclass
+class Node:
+    """One codenv home, driven through the real CLI and, where handier, the services."""
+
+    home: Path
+    index_url: str
+
+    @property
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(CODENV_HOME=str(self.home), CODENV_INDEX_URL=self.index_url)
+        return env
+
+    def run(self, *args: str, check: bool = True, input: str | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "codenv", *args], env=self.environ, capture_output=True,
+            text=True, input=input, timeout=timeout, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"codenv {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "codenv", *args], env=self.environ, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+
+    def app(self) -> Codenv:
+        settings = load_settings(self.home, {"CODENV_INDEX_URL": self.index_url})
+        return open_codenv(settings)
+
+    def python(self, env: str) -> Path:
+        return self.home / "envs" / env / "current" / "bin" / "python"
+
+    def env_python_run(self, env: str, code: str) -> str:
+        result = subprocess.run([str(self.python(env)), "-c", code], capture_output=True,
+                                text=True, check=True, env={"PATH": os.environ["PATH"]})
+        return result.stdout.strip()
+
+
+@pytest.fixture
+def node(tmp_path: Path, sample_index: PackageIndex) -> Node:
+    return Node(tmp_path / "home", sample_index.url)
+
+
+@pytest.fixture
+def admin() -> Actor:
+    return Actor.local_admin()

@@ -1,0 +1,1 @@
+"""Hermetic test infrastructure: sample distributions and a loopback package index."""
