@@ -52,6 +52,11 @@ class Settings:
     def config_file(self) -> Path:
         return self.home / "config" / "server.json"
 
+    @property
+    def catalog_file(self) -> Path:
+        """The node's own package sets, added to (or replacing) the shipped catalog."""
+        return self.home / "config" / "package_sets.json"
+
 
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("codenv", appauthor=False))

@@ -37,10 +37,8 @@ class BuildOutcome:
 
 
 def _requirements_text(plan: Plan) -> str:
-    lines = plan.requirement_lines
-    if pip.needs_pip_for_editables(plan):
-        lines = tuple(line for line in lines if not line.startswith("-e "))
-    return "".join(f"{line}\n" for line in lines)
+    by_pip = {f"-e {path}" for path in pip.editables_for_pip(plan)}
+    return "".join(f"{line}\n" for line in plan.requirement_lines if line not in by_pip)
 
 
 def _resolve(job: BuildJob, installer: Installer, log: BuildLog) -> str:
@@ -76,8 +74,8 @@ def _build(job: BuildJob, installer: Installer, log: BuildLog, target: Path) -> 
     installer.create_venv(job.plan, target, log)
     log.step("installing", f"{_count_locked(lock_text)} locked packages")
     installer.install(job.plan, job.work_dir / "lock.txt", target / "bin" / "python", log)
-    if pip.needs_pip_for_editables(job.plan):
-        log.step("installing", "editable packages with pip (uv cannot on Python 3.6)")
+    if pip.editables_for_pip(job.plan):
+        log.step("installing", "setup.py editables with pip (uv cannot on Python 3.6)")
         pip.install_editables(job.plan, target / "bin" / "python", log, job.timeout)
     log.step("checking", "installed packages are compatible")
     installer.check(target / "bin" / "python", log)

@@ -8,7 +8,6 @@ import typer
 
 from codenv.cli.context import JsonOption, print_json, state
 from codenv.cli.render import pythons_table, sets_table
-from codenv.domain.catalog import load_catalog
 from codenv.services import interpreters
 
 pythons = typer.Typer(help="Python interpreters found on this node.", invoke_without_command=True)
@@ -61,7 +60,7 @@ def remove_python(path: str) -> None:
 def list_sets(json_output: bool = JsonOption) -> None:
     """List the package-set catalog: id, title, Python range, variants, requirements."""
     cli = state(json_output)
-    catalog = load_catalog()
+    catalog = cli.open().catalog
     if cli.json:
         print_json([item.to_dict() for item in catalog.sets])
     else:

@@ -79,7 +79,26 @@ def _package_set(raw: dict[str, Any]) -> PackageSet:
     )
 
 
+def parse_catalog(text: str, *, source: str = "catalog") -> Catalog:
+    try:
+        return Catalog(tuple(_package_set(raw) for raw in json.loads(text)["sets"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidSpec(
+            f"{source} is not a valid package-set catalog: {error}", field="catalog"
+        ) from error
+
+
 @cache
-def load_catalog() -> Catalog:
+def shipped_catalog() -> Catalog:
     text = resources.files("codenv.domain").joinpath("package_sets.json").read_text("utf-8")
-    return Catalog(tuple(_package_set(raw) for raw in json.loads(text)["sets"]))
+    return parse_catalog(text)
+
+
+def load_catalog(node_text: str | None = None, *, source: str = "catalog") -> Catalog:
+    """The shipped catalog plus the node's own sets (which replace shipped ones by id)."""
+    shipped = shipped_catalog()
+    if not node_text:
+        return shipped
+    own = parse_catalog(node_text, source=source)
+    ids = {package_set.id for package_set in own.sets}
+    return Catalog(tuple(s for s in shipped.sets if s.id not in ids) + own.sets)

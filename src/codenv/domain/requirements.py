@@ -45,6 +45,12 @@ class RequirementLine:
         return f"-e {self.path}" if self.kind is LineKind.EDITABLE else self.text
 
 
+def is_continued(raw: str) -> bool:
+    """pip's rule: a line ending in a backslash continues on the next, unless it is a comment."""
+    stripped = raw.rstrip()
+    return stripped.endswith("\\") and not stripped.lstrip().startswith("#")
+
+
 def _logical_lines(text: str) -> list[tuple[int, str]]:
     """Join backslash continuations and strip comments, keeping the first line's number."""
     result: list[tuple[int, str]] = []
@@ -54,7 +60,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
         if not pending:
             start = number
         stripped = raw.rstrip()
-        if stripped.endswith("\\"):
+        if is_continued(stripped):
             pending.append(stripped[:-1])
             continue
         pending.append(stripped)
@@ -109,11 +115,23 @@ def _parse_one(lineno: int, line: str, field: str) -> RequirementLine:
         return RequirementLine(lineno, line, kind, path=None if kind is LineKind.URL else path)
     if _URL.match(line):
         return RequirementLine(lineno, line, LineKind.URL)
+    return _parse_named(lineno, line, field)
+
+
+def _parse_named(lineno: int, line: str, field: str) -> RequirementLine:
     try:
         requirement = Requirement(line)
     except InvalidRequirement as error:
-        message = f"line {lineno}: invalid requirement {line!r}: {error}"
+        detail = str(error).splitlines()[0]
+        message = f"line {lineno}: invalid requirement {line!r}: {detail}"
         raise InvalidSpec(message, field=field) from error
+    # packaging accepts `===` with no version; uv (and PEP 440) refuse it.
+    empty = next((spec.operator for spec in requirement.specifier if not spec.version), None)
+    if empty:
+        message = (
+            f"line {lineno}: invalid requirement {line!r}: {empty} must be followed by a version"
+        )
+        raise InvalidSpec(message, field=field)
     kind = LineKind.URL if requirement.url else LineKind.NAMED
     return RequirementLine(lineno, line, kind, name=canonicalize_name(requirement.name))
 

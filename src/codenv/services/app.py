@@ -21,8 +21,13 @@ class Codenv:
     settings: Settings
     db: Database
     installer: Installer
-    catalog: Catalog = field(default_factory=load_catalog)
+    catalog: Catalog = field(init=False)
     queue: JobQueue = field(init=False)
+
+    def __post_init__(self) -> None:
+        path = self.settings.catalog_file
+        text = path.read_text("utf-8") if path.exists() else None
+        self.catalog = load_catalog(text, source=str(path))
 
     def close(self) -> None:
         if isinstance(self.queue, LocalWorkerQueue):

@@ -18,7 +18,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 def _iso(moment: datetime | None) -> str | None:
     aware = as_utc(moment)
-    return aware.isoformat(timespec="seconds") if aware else None
+    return aware.isoformat(timespec="milliseconds") if aware else None
 
 
 @dataclass(frozen=True)
