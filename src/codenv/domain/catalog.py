@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from codenv.domain.errors import InvalidSpec, NotFound
+from codenv.domain.errors import CodenvError, InvalidSpec, NotFound
 from codenv.domain.pythons import format_minor, parse_minor
 
 
@@ -64,7 +64,7 @@ class Catalog:
         for package_set in self.sets:
             if package_set.id == set_id:
                 return package_set
-        known = ", ".join(s.id for s in self.sets)
+        known = ", ".join(s.id for s in self.sets) or "none"
         raise NotFound(f"no package set {set_id!r}; known sets: {known}", field="sets")
 
 
@@ -82,7 +82,7 @@ def _package_set(raw: dict[str, Any]) -> PackageSet:
 def parse_catalog(text: str, *, source: str = "catalog") -> Catalog:
     try:
         return Catalog(tuple(_package_set(raw) for raw in json.loads(text)["sets"]))
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, CodenvError) as error:
         raise InvalidSpec(
             f"{source} is not a valid package-set catalog: {error}", field="catalog"
         ) from error

@@ -64,12 +64,12 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
             pending.append(stripped[:-1])
             continue
         pending.append(stripped)
-        line = _COMMENT.sub("", " ".join(pending)).strip()
+        line = _COMMENT.sub("", "".join(pending)).strip()
         pending = []
         if line:
             result.append((start, line))
     if pending:
-        line = _COMMENT.sub("", " ".join(pending)).strip()
+        line = _COMMENT.sub("", "".join(pending)).strip()
         if line:
             result.append((start, line))
     return result
@@ -132,8 +132,13 @@ def _parse_named(lineno: int, line: str, field: str) -> RequirementLine:
             f"line {lineno}: invalid requirement {line!r}: {empty} must be followed by a version"
         )
         raise InvalidSpec(message, field=field)
+    name = canonicalize_name(requirement.name)
+    if requirement.url and requirement.url.startswith("file://"):
+        # `pkg @ file:///abs/pkg.whl` is a local archive: checked to exist, digest in the plan.
+        path = requirement.url.removeprefix("file://")
+        return RequirementLine(lineno, line, LineKind.ARCHIVE, name=name, path=path)
     kind = LineKind.URL if requirement.url else LineKind.NAMED
-    return RequirementLine(lineno, line, kind, name=canonicalize_name(requirement.name))
+    return RequirementLine(lineno, line, kind, name=name)
 
 
 def parse_requested(text: str, *, field: str = "requested") -> tuple[RequirementLine, ...]:

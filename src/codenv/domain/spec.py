@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name
 from codenv.domain.catalog import Catalog
 from codenv.domain.errors import InvalidSpec
 from codenv.domain.pythons import format_minor, parse_minor
-from codenv.domain.requirements import LineKind, RequirementLine, parse_requested
+from codenv.domain.requirements import LineKind, RequirementLine, is_continued, parse_requested
 
 CORE_PACKAGE = "codenv-runtime"
 
@@ -41,6 +41,10 @@ class EnvSpec:
     package_sets: tuple[SetRef, ...] = ()
     requested: str = ""
     description: str = ""
+
+    def __post_init__(self) -> None:
+        # " 3.11 " typed in a form is the same version; stored specs compare equal.
+        object.__setattr__(self, "python", self.python.strip())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,7 +132,7 @@ class SpecContext:
 
 def _check_python(spec: EnvSpec, context: SpecContext) -> tuple[int, int]:
     python = parse_minor(spec.python)
-    if spec.python not in context.installed_pythons:
+    if format_minor(python) not in context.installed_pythons:
         installed = ", ".join(context.installed_pythons) or "none"
         raise InvalidSpec(
             f"Python {spec.python} is not installed on this node (installed: {installed}); "
@@ -199,16 +203,20 @@ def _remove_requested(text: str, names: tuple[str, ...]) -> str:
     missing = sorted(wanted - found)
     if missing:
         raise InvalidSpec(f"no requested package named {', '.join(missing)}", field="remove")
-    kept = [
-        raw
-        for number, raw in enumerate(text.splitlines(), start=1)
-        if number not in parsed or parsed[number].name not in wanted
-    ]
+    # A removed requirement takes its continuation lines (ending in a backslash) with it.
+    kept: list[str] = []
+    dropping = continued = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not continued:
+            dropping = number in parsed and parsed[number].name in wanted
+        continued = is_continued(raw)
+        if not dropping:
+            kept.append(raw)
     return "\n".join(kept) + ("\n" if kept else "")
 
 
 def _changed_sets(spec: EnvSpec, changes: SpecChanges) -> tuple[SetRef, ...]:
-    removed = set(changes.remove_sets)
+    removed = {SetRef.parse(text).id for text in changes.remove_sets}
     unknown = removed - {ref.id for ref in spec.package_sets}
     if unknown:
         raise InvalidSpec(f"the env has no package set {', '.join(sorted(unknown))}", field="sets")
