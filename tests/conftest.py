@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.pkgindex import PackageIndex
 
 from codenv.interpreters import Discovery, discover
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv, open_codenv
 from codenv.settings import load_settings
+from support.pkgindex import PackageIndex
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -69,11 +69,17 @@ class Node:
         env.update(CODENV_HOME=str(self.home), CODENV_INDEX_URL=self.index_url)
         return env
 
-    def run(self, *args: str, check: bool = True, input: str | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "codenv", *args], env=self.environ, capture_output=True,
-            text=True, input=input, timeout=timeout, check=False,
+            [sys.executable, "-m", "codenv", *args],
+            env=self.environ,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -84,8 +90,12 @@ class Node:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "codenv", *args], env=self.environ, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            [sys.executable, "-m", "codenv", *args],
+            env=self.environ,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
 
     def app(self) -> Codenv:
@@ -96,8 +106,13 @@ class Node:
         return self.home / "envs" / env / "current" / "bin" / "python"
 
     def env_python_run(self, env: str, code: str) -> str:
-        result = subprocess.run([str(self.python(env)), "-c", code], capture_output=True,
-                                text=True, check=True, env={"PATH": os.environ["PATH"]})
+        result = subprocess.run(
+            [str(self.python(env)), "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": os.environ["PATH"]},
+        )
         return result.stdout.strip()
 
 

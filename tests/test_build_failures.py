@@ -102,8 +102,10 @@ def test_build_killed_mid_install_leaves_previous_revision(
 
 
 def _interval(build: dict[str, object]) -> tuple[datetime, datetime]:
-    return (datetime.fromisoformat(str(build["started_at"])),
-            datetime.fromisoformat(str(build["finished_at"])))
+    return (
+        datetime.fromisoformat(str(build["started_at"])),
+        datetime.fromisoformat(str(build["finished_at"])),
+    )
 
 
 def test_concurrent_updates_of_one_env_are_serialized(
@@ -120,8 +122,9 @@ def test_concurrent_updates_of_one_env_are_serialized(
     assert len(builds) == 3
     newer, older = sorted((_interval(b) for b in builds[:2]), reverse=True)
     assert newer[0] >= older[1], "the two updates overlapped"
-    assert sorted(r["number"] for r in json.loads(node.run("revisions", "demo", "--json").stdout)
-                  ) == [1, 2, 3]
+    assert sorted(
+        r["number"] for r in json.loads(node.run("revisions", "demo", "--json").stdout)
+    ) == [1, 2, 3]
 
 
 def test_updates_of_two_envs_run_in_parallel(node: Node, newest: str, tmp_path: Path) -> None:

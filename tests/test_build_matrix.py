@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+
+from codenv.interpreters import Discovery
 from conftest import Node
 from support import pkgbuild
 from support.samples import SAMPLE_SET, setup_py_project, write_node_sets
-
-from codenv.interpreters import Discovery
 
 
 def _versions(pythons: Discovery) -> list[str]:

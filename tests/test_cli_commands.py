@@ -6,19 +6,22 @@ import json
 import os
 from pathlib import Path
 
+from codenv.interpreters import Discovery
 from conftest import Node
 from support.pkgindex import PackageIndex
 
-from codenv.interpreters import Discovery
 
-
-def test_pythons_lists_and_adds_interpreters(node: Node, pythons: Discovery, tmp_path: Path
-                                            ) -> None:
+def test_pythons_lists_and_adds_interpreters(
+    node: Node, pythons: Discovery, tmp_path: Path
+) -> None:
     listed = json.loads(node.run("pythons", "--json").stdout)
     versions = {item["version"] for item in listed["interpreters"]}
     assert {item.version for item in pythons.found} == versions
-    assert all(item["deprecated"] == (item["version"] < "3.9") for item in listed["interpreters"]
-               if item["version"].startswith("3.") and len(item["version"].split(".")[1]) == 1)
+    assert all(
+        item["deprecated"] == (item["version"] < "3.9")
+        for item in listed["interpreters"]
+        if item["version"].startswith("3.") and len(item["version"].split(".")[1]) == 1
+    )
 
     link = tmp_path / "bin" / "python-extra"
     link.parent.mkdir()
@@ -46,8 +49,9 @@ def test_base_packages_follow_the_options(node: Node, oldest: str, newest: str) 
         assert shown["base_packages"][1] == "ipykernel>=5.5,<6"
 
 
-def test_lock_holds_exact_versions_and_hashes(node: Node, newest: str,
-                                              sample_index: PackageIndex) -> None:
+def test_lock_holds_exact_versions_and_hashes(
+    node: Node, newest: str, sample_index: PackageIndex
+) -> None:
     wheel = sample_index.distributions()["beta"][0].name
     url_line = f"beta @ {sample_index.file_url(wheel)}"
     node.run("create", "demo", "--python", newest, "--no-core-packages")

@@ -72,14 +72,17 @@ def test_rollback_switches_back_without_resolving(node: Node, newest: str) -> No
     shown = _show(node, "demo")
     assert shown["active_revision"] == 1
     assert shown["spec"]["requested"] == ""  # the saved spec is the revision's again
-    assert node.env_python_run("demo", "import importlib.util as u; print(u.find_spec('beta'))") \
+    assert (
+        node.env_python_run("demo", "import importlib.util as u; print(u.find_spec('beta'))")
         == "None"
+    )
     node.run("rollback", "demo", "2")
     assert node.env_python_run("demo", "import beta; print(beta.__version__)") == "2.0"
 
 
-def test_retention_prunes_old_revisions(tmp_path: Path, sample_index: PackageIndex,
-                                        newest: str) -> None:
+def test_retention_prunes_old_revisions(
+    tmp_path: Path, sample_index: PackageIndex, newest: str
+) -> None:
     node = Node(tmp_path / "home", sample_index.url)
     config = node.home / "config"
     config.mkdir(parents=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support import pkgbuild
 
-_SLOW_HOOK = '''
+_SLOW_HOOK = """
 
 import time as _codenv_time
 _codenv_build_wheel = build_wheel
@@ -16,7 +16,7 @@ _codenv_build_wheel = build_wheel
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     _codenv_time.sleep({seconds})
     return _codenv_build_wheel(wheel_directory, config_settings, metadata_directory)
-'''
+"""
 
 
 def slow_archive(workdir: Path, name: str, version: str, seconds: float) -> Path:
