@@ -102,6 +102,9 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         max_parallel_builds=max(
             1, _positive_int(env.get("CODENV_MAX_PARALLEL_BUILDS", 2), "max_parallel_builds")
         ),
+        build_timeout_seconds=max(
+            1, _positive_int(env.get("CODENV_BUILD_TIMEOUT", 3600), "build_timeout_seconds")
+        ),
         configured_pythons=tuple(code_envs.get("pythonInterpreters", ())),
         node_type=config.get("nodeType", "design"),
     )
