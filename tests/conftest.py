@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -62,11 +62,13 @@ class Node:
 
     home: Path
     index_url: str
+    environ_extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def environ(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(CODENV_HOME=str(self.home), CODENV_INDEX_URL=self.index_url)
+        env.update(self.environ_extra)
         return env
 
     def run(

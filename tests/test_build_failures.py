@@ -137,3 +137,18 @@ def test_updates_of_two_envs_run_in_parallel(node: Node, newest: str, tmp_path: 
 
     one, two = (_interval(_builds(node, name)[0]) for name in ("one", "two"))
     assert one[0] < two[1] and two[0] < one[1], "the two builds did not overlap"
+
+
+def test_installer_step_past_the_time_limit_fails_the_build(
+    node: Node, newest: str, tmp_path: Path
+) -> None:
+    node.run("create", "demo", "--python", newest, "--no-core-packages")
+    node.run("save", "demo", "--add", str(slow_archive(tmp_path, "slowpkg", "1.0", 30)))
+    node.environ_extra["CODENV_BUILD_TIMEOUT"] = "2"
+
+    started = time.monotonic()
+    failed = node.run("update", "demo", check=False)
+
+    assert failed.returncode == 4 and "timed out after 2 s" in failed.stderr
+    assert time.monotonic() - started < 20
+    assert json.loads(node.run("show", "demo", "--json").stdout)["active_revision"] == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import threading
 from collections import deque
@@ -68,6 +70,22 @@ def _failure_summary(lines: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines[-10:])[-2000:]
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the codenv thread that started it dies (Linux).
+
+    A build worker killed with SIGKILL must not leave an installer writing into a revision
+    directory that recovery is about to remove.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+
+
 def run_logged(
     what: str,
     args: Sequence[str],
@@ -87,12 +105,15 @@ def run_logged(
         cwd=cwd,
         text=True,
         errors="replace",
+        process_group=0,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (only calls prctl, async-signal-safe)
     )
     timed_out = threading.Event()
 
     def _kill() -> None:
         timed_out.set()
-        process.kill()
+        # The installer leads its own process group: its build backends go with it.
+        os.killpg(process.pid, signal.SIGKILL)
 
     timer = threading.Timer(timeout, _kill)
     timer.start()

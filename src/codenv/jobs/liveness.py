@@ -27,8 +27,9 @@ def holder_alive(token: str) -> bool:
     """False only when the holder certainly died: same host, and its process is gone."""
     try:
         host, pid, started = token.rsplit(":", 2)
+        number = int(pid)
     except ValueError:
         return False
     if host != socket.gethostname():
         return True
-    return _start_time(int(pid)) == started
+    return _start_time(number) == started

@@ -63,11 +63,19 @@ def unfinished_builds(session: Session) -> Sequence[BuildRow]:
 
 
 def try_lock_env(db: Database, env_id: int, build_id: str, holder: str) -> bool:
-    """Insert the env's lock row in a unit of work of its own; False when another holds it."""
+    """Insert the env's lock row in a unit of work of its own; False when another holds it.
+
+    Raises NotFound when the env does not exist (deleted meanwhile): its lock can never be
+    taken, so a caller polling for it must not wait forever.
+    """
     try:
         with db.session() as session:
             session.add(EnvLockRow(env_id=env_id, build_id=build_id, holder=holder))
     except IntegrityError:
+        # The primary key (another holder) or the foreign key (no such env) refused the row.
+        with db.session() as session:
+            if session.get(CodeEnvRow, env_id) is None:
+                raise NotFound(f"code env #{env_id} no longer exists") from None
         return False
     return True
 
