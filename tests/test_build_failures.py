@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from conftest import Node
 from support.pkgindex import PackageIndex
@@ -152,3 +156,39 @@ def test_installer_step_past_the_time_limit_fails_the_build(
     assert failed.returncode == 4 and "timed out after 2 s" in failed.stderr
     assert time.monotonic() - started < 20
     assert json.loads(node.run("show", "demo", "--json").stdout)["active_revision"] == 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB filesystem (tmpfs) to fill up; needs the right to mount, as root here."""
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def test_full_disk_fails_the_build_and_keeps_previous_revision(
+    small_disk: Path, index: PackageIndex, newest: str
+) -> None:
+    node = Node(small_disk / "home", index.url)
+    node.run("create", "demo", "--python", newest, "--no-core-packages")
+    node.run("save", "demo", "--add", "alpha", "--update")
+    big = os.urandom(24 * 1024 * 1024).hex()[: 24 * 1024 * 1024]
+    index.add_wheel("bigpkg", "1.0", modules={"bigpkg/__init__.py": f"DATA = '{big}'\n"})
+
+    failed = node.run("save", "demo", "--add", "bigpkg", "--update", check=False)
+
+    assert failed.returncode == 4
+    assert "No space left on device" in failed.stderr or "os error 28" in failed.stderr
+    _assert_still_on(node, 2)
+    assert json.loads(node.run("show", "demo", "--json").stdout)["status"] == "failed"
