@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv, QueueKind, open_codenv
@@ -32,6 +32,13 @@ class CliState:
     @property
     def actor(self) -> Actor:
         return Actor.local_admin()
+
+    def emit(self, data: Any, human: RenderableType) -> None:
+        """Print `data` as JSON with --json, else the human rendering."""
+        if self.json:
+            print_json(data)
+        else:
+            self.out.print(human, highlight=False)
 
     def close(self) -> None:
         if self.app is not None:

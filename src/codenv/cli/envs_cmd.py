@@ -35,16 +35,10 @@ def _finish_build(cli: CliState, env: str, build_id: str, no_wait: bool, verbose
     app = cli.app
     assert app is not None
     if no_wait:
-        if cli.json:
-            print_json({"env": env, "build_id": build_id})
-        else:
-            cli.out.print(build_id)
+        cli.emit({"env": env, "build_id": build_id}, build_id)
         return
     build = wait_for_build(app, cli.actor, build_id, cli.err, verbose=verbose)
-    if cli.json:
-        print_json(build.to_dict())
-    else:
-        cli.out.print(f"{env}: revision {build.revision} is active", highlight=False)
+    cli.emit(build.to_dict(), f"{env}: revision {build.revision} is active")
 
 
 def create(
@@ -112,12 +106,8 @@ def save(
     spec = envs.save_spec(app, cli.actor, name, changes)
     if update:
         _update(cli, name, upgrade_all, rebuild, no_wait, verbose)
-    elif cli.json:
-        print_json(spec.to_dict())
     else:
-        cli.out.print(
-            f"{name}: spec saved (run `codenv update {name}` to build it)", highlight=False
-        )
+        cli.emit(spec.to_dict(), f"{name}: spec saved (run `codenv update {name}` to build it)")
 
 
 def _update(
@@ -126,10 +116,7 @@ def _update(
     app = cli.open("detached" if no_wait else "threads")
     result = builds.request_update(app, cli.actor, name, upgrade_all=upgrade_all, rebuild=rebuild)
     if result.build_id is None:
-        if cli.json:
-            print_json(result.to_dict())
-        else:
-            cli.out.print(f"{result.env}: {result.message}", highlight=False)
+        cli.emit(result.to_dict(), f"{result.env}: {result.message}")
         return
     _finish_build(cli, result.env, result.build_id, no_wait, verbose)
 
@@ -160,10 +147,7 @@ def list_envs(json_output: bool = JsonOption) -> None:
     """List the code envs."""
     cli = state(json_output)
     found = envs.list_envs(cli.open(), cli.actor)
-    if cli.json:
-        print_json([info.to_dict() for info in found])
-    else:
-        cli.out.print(envs_table(found))
+    cli.emit([info.to_dict() for info in found], envs_table(found))
 
 
 def delete(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
-from codenv.cli.context import JsonOption, print_json, state
+from codenv.cli.context import JsonOption, state
 from codenv.cli.render import pythons_table, sets_table
 from codenv.services import interpreters
 
@@ -24,17 +25,11 @@ def list_pythons(
         return
     cli = state(json_output)
     found = interpreters.list_pythons(cli.open(), cli.actor)
-    if cli.json:
-        print_json(
-            {
-                "interpreters": [
-                    {**item.__dict__, "deprecated": item.deprecated} for item in found.found
-                ],
-                "refused": [item.__dict__ for item in found.refused],
-            }
-        )
-        return
-    cli.out.print(pythons_table(found, show_all))
+    data = {
+        "interpreters": [item.to_dict() for item in found.found],
+        "refused": [asdict(item) for item in found.refused],
+    }
+    cli.emit(data, pythons_table(found, show_all))
 
 
 @pythons.command("add")
@@ -42,11 +37,8 @@ def add_python(path: str, json_output: bool = JsonOption) -> None:
     """Add an interpreter by absolute path (CPython 3.6 or newer)."""
     cli = state(json_output)
     added = interpreters.add_python(cli.open(), cli.actor, path)
-    if cli.json:
-        print_json({**added.__dict__, "deprecated": added.deprecated})
-    else:
-        note = " (deprecated)" if added.deprecated else ""
-        cli.out.print(f"added Python {added.version}{note}: {added.path}", highlight=False)
+    note = " (deprecated)" if added.deprecated else ""
+    cli.emit(added.to_dict(), f"added Python {added.version}{note}: {added.path}")
 
 
 @pythons.command("remove")
@@ -61,10 +53,7 @@ def list_sets(json_output: bool = JsonOption) -> None:
     """List the package-set catalog: id, title, Python range, variants, requirements."""
     cli = state(json_output)
     catalog = cli.open().catalog
-    if cli.json:
-        print_json([item.to_dict() for item in catalog.sets])
-    else:
-        cli.out.print(sets_table(catalog))
+    cli.emit([item.to_dict() for item in catalog.sets], sets_table(catalog))
 
 
 def register(app: typer.Typer) -> None:

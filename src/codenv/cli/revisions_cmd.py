@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from codenv.builds.logs import follow, read_from
-from codenv.cli.context import JsonOption, print_json, state
+from codenv.cli.context import JsonOption, state
 from codenv.cli.render import builds_table, installed_table, revisions_table
 from codenv.domain.errors import NotFound
 from codenv.services import builds, revisions
@@ -22,40 +22,28 @@ def installed(
     """Packages actually installed in a revision, as recorded after its build."""
     cli = state(json_output)
     number, packages = revisions.installed_packages(cli.open(), cli.actor, name, revision)
-    if cli.json:
-        print_json({"env": name, "revision": number, "packages": packages})
-    else:
-        cli.out.print(installed_table(packages))
+    cli.emit({"env": name, "revision": number, "packages": packages}, installed_table(packages))
 
 
 def list_revisions(name: str, json_output: bool = JsonOption) -> None:
     """The env's revisions, newest first; * marks the active one."""
     cli = state(json_output)
     found = revisions.list_revisions(cli.open(), cli.actor, name)
-    if cli.json:
-        print_json([item.to_dict() for item in found])
-    else:
-        cli.out.print(revisions_table(found))
+    cli.emit([item.to_dict() for item in found], revisions_table(found))
 
 
 def rollback(name: str, number: int, json_output: bool = JsonOption) -> None:
     """Switch back to revision NUMBER at once, without resolving again."""
     cli = state(json_output)
     restored = revisions.rollback(cli.open(), cli.actor, name, number)
-    if cli.json:
-        print_json(restored.to_dict())
-    else:
-        cli.out.print(f"{name}: revision {restored.number} is active", highlight=False)
+    cli.emit(restored.to_dict(), f"{name}: revision {restored.number} is active")
 
 
 def list_builds(name: str, json_output: bool = JsonOption) -> None:
     """The env's builds, newest first."""
     cli = state(json_output)
     found = builds.list_builds(cli.open(), cli.actor, name)
-    if cli.json:
-        print_json([item.to_dict() for item in found])
-    else:
-        cli.out.print(builds_table(found))
+    cli.emit([item.to_dict() for item in found], builds_table(found))
 
 
 def logs(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from codenv.domain.errors import InvalidSpec
 
@@ -34,6 +35,9 @@ class Interpreter:
     @property
     def deprecated(self) -> bool:
         return self.version_info[:2] < DEPRECATED_BELOW
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "deprecated": self.deprecated}
 
 
 def refusal_reason(implementation: str, version_info: tuple[int, ...]) -> str | None:
