@@ -46,7 +46,7 @@ def test_unresolvable_requirement_keeps_previous_revision(node: Node, newest: st
     _assert_still_on(node, 2)
     assert _show(node, "demo")["status"] == "failed"
     log = node.run("logs", "demo").stdout
-    assert "alpha>=9" in log and "the active revision is unchanged" in log
+    assert "alpha>=9" in log and "the active revision and its env vars are unchanged" in log
 
 
 def test_package_whose_build_raises_keeps_previous_revision(

@@ -45,6 +45,10 @@ class Settings:
         return self.cache_dir / "uv"
 
     @property
+    def kernels_dir(self) -> Path:
+        return self.home / "kernels"
+
+    @property
     def wheels_dir(self) -> Path:
         return self.home / "wheels"
 

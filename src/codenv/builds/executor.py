@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from codenv.backends import pip
 from codenv.backends.base import InstalledPackage, Installer
+from codenv.builds.init_script import InitScriptRun, run_init_script
 from codenv.builds.layout import EnvLayout, disk_usage
 from codenv.builds.logs import BuildLog
 from codenv.domain.plan import Plan
@@ -27,6 +29,9 @@ class BuildJob:
     previous_lock: str | None
     upgrade_all: bool
     timeout: float
+    build_id: str = ""
+    init_script: str = ""
+    current_vars: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class BuildOutcome:
     lock: str
     installed: list[InstalledPackage]
     size_bytes: int
+    staged_env_vars: Path | None = None
 
 
 def _requirements_text(plan: Plan) -> str:
@@ -82,7 +88,19 @@ def _build(job: BuildJob, installer: Installer, log: BuildLog, target: Path) -> 
     log.step("recording", "installed packages")
     installed = installer.installed(target / "bin" / "python")
     _record(target, job.plan, lock_text)
-    return BuildOutcome(lock_text, installed, disk_usage(target))
+    staged = None
+    if job.init_script:
+        run = InitScriptRun(
+            job.init_script,
+            target / "bin" / "python",
+            job.layout,
+            job.build_id,
+            job.work_dir,
+            job.current_vars,
+            job.timeout,
+        )
+        staged = run_init_script(run, log)
+    return BuildOutcome(lock_text, installed, disk_usage(target), staged)
 
 
 def execute(job: BuildJob, installer: Installer, log: BuildLog) -> BuildOutcome:

@@ -29,6 +29,15 @@ class EnvLayout:
     def resources_dir(self) -> Path:
         return self.root / "resources"
 
+    @property
+    def env_vars_file(self) -> Path:
+        """The resources env vars (`resources_env.json`), beside the resources dir."""
+        return self.root / "resources_env.json"
+
+    def staged_env_vars_file(self, build_id: str) -> Path:
+        """Where a build's init script writes env vars until the build's revision is active."""
+        return self.root / f".resources_env.{build_id}.json"
+
     def revision(self, number: int) -> Path:
         return self.revisions_dir / str(number)
 

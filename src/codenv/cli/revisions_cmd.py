@@ -11,7 +11,7 @@ from codenv.builds.logs import follow, read_from
 from codenv.cli.context import JsonOption, state
 from codenv.cli.render import builds_table, installed_table, revisions_table
 from codenv.domain.errors import NotFound
-from codenv.services import builds, revisions
+from codenv.services import build_jobs, builds, revisions
 
 
 def installed(
@@ -73,7 +73,7 @@ def logs(
 def run_build(build_id: str) -> None:
     """Run one queued build in this process (used by `--no-wait`)."""
     cli = state()
-    builds.run_build(cli.open("inline"), build_id)
+    build_jobs.run_build(cli.open("inline"), build_id)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,8 @@ class Plan:
     archive_digests: tuple[tuple[str, str], ...] = ()
     install_options: tuple[str, ...] = ()
     venv_options: tuple[str, ...] = ()
+    # Set when the build runs the resources init script: a changed script changes the plan.
+    init_script_digest: str = ""
 
     @property
     def requirement_lines(self) -> tuple[str, ...]:
@@ -55,11 +57,15 @@ class Plan:
             archive_digests=tuple((path, digest) for path, digest in raw["archive_digests"]),
             install_options=tuple(raw.get("install_options", ())),
             venv_options=tuple(raw.get("venv_options", ())),
+            init_script_digest=raw.get("init_script_digest", ""),
         )
 
     @property
     def hash(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        # Empty fields are left out, so a field added in a later release (empty by default)
+        # does not change the hash of plans built before it.
+        data = {key: value for key, value in self.to_dict().items() if value not in ("", ())}
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -88,4 +94,13 @@ def make_plan(
         requested=tuple(line.install_line for line in requested),
         archive_digests=tuple(sorted(archive_digests.items())),
         install_options=install_options,
+        init_script_digest=init_script_digest(spec),
     )
+
+
+def init_script_digest(spec: EnvSpec) -> str:
+    """The digest of the init script an update runs, or "" when an update runs none."""
+    script = spec.resources_init_script
+    if not (spec.run_init_script_on_update and script.strip()):
+        return ""
+    return hashlib.sha256(script.encode()).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -15,6 +15,7 @@ from codenv.domain.pythons import format_minor, parse_minor
 from codenv.domain.requirements import LineKind, RequirementLine, is_continued, parse_requested
 
 CORE_PACKAGE = "codenv-runtime"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class EnvSpec:
     package_sets: tuple[SetRef, ...] = ()
     requested: str = ""
     description: str = ""
+    resources_init_script: str = ""
+    run_init_script_on_update: bool = True
+    run_init_script_on_api_node: bool = True
 
     def __post_init__(self) -> None:
         # " 3.11 " typed in a form is the same version; stored specs compare equal.
@@ -54,6 +58,9 @@ class EnvSpec:
             "package_sets": [str(ref) for ref in self.package_sets],
             "requested": self.requested,
             "description": self.description,
+            "resources_init_script": self.resources_init_script,
+            "run_init_script_on_update": self.run_init_script_on_update,
+            "run_init_script_on_api_node": self.run_init_script_on_api_node,
         }
 
     @classmethod
@@ -65,6 +72,9 @@ class EnvSpec:
             package_sets=tuple(SetRef.parse(text) for text in raw.get("package_sets", [])),
             requested=raw.get("requested", ""),
             description=raw.get("description", ""),
+            resources_init_script=raw.get("resources_init_script", ""),
+            run_init_script_on_update=raw.get("run_init_script_on_update", True),
+            run_init_script_on_api_node=raw.get("run_init_script_on_api_node", True),
         )
 
 
@@ -171,8 +181,18 @@ def _check_paths(lines: Iterable[RequirementLine], context: SpecContext) -> None
             )
 
 
+def _check_resources(spec: EnvSpec) -> None:
+    if spec.resources_init_script.strip() and not spec.install_core_packages:
+        raise InvalidSpec(
+            "a resources init script needs the core package (codenv-runtime gives it "
+            "codenv_runtime.resources): turn core packages on, or remove the script",
+            field="resources_init_script",
+        )
+
+
 def validate_spec(spec: EnvSpec, context: SpecContext) -> tuple[RequirementLine, ...]:
     """Check a spec completely; returns the parsed requested lines."""
+    _check_resources(spec)
     python = _check_python(spec, context)
     _check_sets(spec, python, context)
     lines = parse_requested(spec.requested)
@@ -194,6 +214,9 @@ class SpecChanges:
     install_core_packages: bool | None = None
     install_jupyter_support: bool | None = None
     description: str | None = None
+    resources_init_script: str | None = None
+    run_init_script_on_update: bool | None = None
+    run_init_script_on_api_node: bool | None = None
 
 
 def _remove_requested(text: str, names: tuple[str, ...]) -> str:
@@ -239,9 +262,16 @@ def apply_changes(spec: EnvSpec, changes: SpecChanges) -> EnvSpec:
         ),
         package_sets=_changed_sets(spec, changes),
         requested=requested,
-        description=spec.description if changes.description is None else changes.description,
+        description=_pick(changes.description, spec.description),
+        resources_init_script=_pick(changes.resources_init_script, spec.resources_init_script),
+        run_init_script_on_update=_pick(
+            changes.run_init_script_on_update, spec.run_init_script_on_update
+        ),
+        run_init_script_on_api_node=_pick(
+            changes.run_init_script_on_api_node, spec.run_init_script_on_api_node
+        ),
     )
 
 
-def _pick(new: bool | None, old: bool) -> bool:
+def _pick(new: T | None, old: T) -> T:
     return old if new is None else new

@@ -47,7 +47,7 @@ def open_codenv(
     settings: Settings, queue: QueueKind = "threads", installer: Installer | None = None
 ) -> Codenv:
     """Prepare the home, migrate the schema and recover builds whose process died."""
-    from codenv.services.builds import run_build
+    from codenv.services.build_jobs import run_build
     from codenv.services.recovery import recover
 
     for directory in (settings.envs_dir, settings.builds_dir, settings.uv_cache_dir):

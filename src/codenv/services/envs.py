@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from codenv.builds import kernels
 from codenv.builds.layout import EnvLayout
 from codenv.domain.errors import AlreadyExists, Conflict, NotFound
 from codenv.domain.names import name_key, validate_env_name
@@ -128,6 +130,10 @@ def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) 
             part.unlink()
         else:
             shutil.rmtree(part, ignore_errors=True)
+    kernels.remove_kernelspec(app.settings.kernels_dir, layout.root.name)
+    kernels.uninstall_kernelspec(
+        app.settings.kernels_dir, layout.root.name, kernels.jupyter_user_kernels_dir(os.environ)
+    )
     if delete_resources:
         shutil.rmtree(layout.root, ignore_errors=True)
     else:

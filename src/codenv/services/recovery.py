@@ -44,9 +44,11 @@ def _fail_orphans(app: Codenv) -> None:
             )
             queries.release_env_lock(session, build.id)
             env = session.get(CodeEnvRow, build.env_id) if build.env_id else None
+            layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
+            layout.staged_env_vars_file(build.id).unlink(missing_ok=True)
             number = build.revision
             if env and number is not None and queries.revision(session, env.id, number) is None:
-                EnvLayout.of(app.settings.envs_dir, env.name).remove_revision(number)
+                layout.remove_revision(number)
             log = BuildLog(app.settings.builds_dir / f"{build.id}.log")
             log.step("failed", DIED)
             log.close()

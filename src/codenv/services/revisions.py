@@ -7,9 +7,11 @@ from typing import Any
 
 from codenv.builds.layout import EnvLayout
 from codenv.domain.errors import Conflict, NotFound
+from codenv.domain.spec import EnvSpec
 from codenv.jobs.liveness import holder_alive, holder_token
 from codenv.services.actor import Actor, require_update, require_use
 from codenv.services.app import Codenv
+from codenv.services.runtime import refresh_kernel
 from codenv.services.views import RevisionInfo
 from codenv.storage import queries
 from codenv.storage.models import CodeEnvRow, RevisionRow
@@ -64,7 +66,9 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
             row = queries.revision(session, env_id, number)
             assert row is not None
             env.active_revision, env.spec = number, row.spec
-            return RevisionInfo.of(row, number)
+            restored = RevisionInfo.of(row, number)
+        refresh_kernel(app, env_name, EnvSpec.from_dict(row.spec))
+        return restored
     finally:
         with app.db.session() as session:
             queries.release_env_lock(session, token)

@@ -66,6 +66,7 @@ class BuildRow(Base):
     env_id: Mapped[int | None] = mapped_column(ForeignKey("code_envs.id", ondelete="SET NULL"))
     env_name: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="update", server_default="update")
     step: Mapped[str] = mapped_column(String(32), default="queued")
     upgrade_all: Mapped[bool] = mapped_column(default=False)
     rebuild: Mapped[bool] = mapped_column(default=False)

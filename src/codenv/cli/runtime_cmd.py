@@ -1,0 +1,87 @@
+"""`codenv run`, `codenv path` and `codenv kernels`: using an env."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codenv.cli.context import JsonOption, state
+from codenv.services import kernels, runtime
+
+kernels_app = typer.Typer(help="Jupyter kernels of envs with Jupyter support.")
+Prefix = Annotated[
+    Path | None,
+    typer.Option("--prefix", help="A Jupyter installation's prefix (default: your user's)."),
+]
+
+
+def run(
+    name: str,
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
+) -> None:
+    """Run a command in the env's active revision: `codenv run NAME -- CMD ARGS...`.
+
+    VIRTUAL_ENV and PATH point at the env, its resources env vars are set; stdin, stdout,
+    stderr and the exit code are the command's own.
+    """
+    cli = state()
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise typer.BadParameter("give the command to run after --", param_hint="COMMAND")
+    context = runtime.run_context(cli.open(), cli.actor, name)
+    cli.close()
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, context.environ)
+    except OSError as error:
+        cli.err.print(f"error: cannot run {command[0]!r}: {error.strerror}", markup=False)
+        raise typer.Exit(127) from error
+
+
+def path(name: str) -> None:
+    """Print the python of the env's active revision."""
+    cli = state()
+    cli.out.print(
+        str(runtime.run_context(cli.open(), cli.actor, name).python),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@kernels_app.command("list")
+def list_kernels(json_output: bool = JsonOption) -> None:
+    """The kernelspecs of envs with Jupyter support."""
+    cli = state(json_output)
+    found = kernels.list_kernels(cli.open(), cli.actor)
+    lines = "\n".join(f"{k['name']}  {k['display_name']}  {k['path']}" for k in found)
+    cli.emit(found, lines or "no kernels (no env has Jupyter support)")
+
+
+@kernels_app.command("install")
+def install_kernel(name: str, prefix: Prefix = None) -> None:
+    """Expose the env's kernel to a Jupyter installation (a link that follows updates)."""
+    cli = state()
+    link = kernels.install_kernel(cli.open(), cli.actor, name, prefix)
+    cli.out.print(f"installed kernel {link.name} in {link.parent}", highlight=False)
+
+
+@kernels_app.command("remove")
+def remove_kernel(name: str, prefix: Prefix = None) -> None:
+    """Remove the env's kernel from a Jupyter installation."""
+    cli = state()
+    removed = kernels.remove_kernel(cli.open(), cli.actor, name, prefix)
+    where = kernels.target_dir(prefix)
+    cli.out.print(
+        f"removed from {where}" if removed else f"not installed in {where}", highlight=False
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(context_settings={"allow_interspersed_args": False})(run)
+    app.command()(path)
+    app.add_typer(kernels_app, name="kernels")
