@@ -37,7 +37,7 @@ def run(
     cli.close()
     sys.stdout.flush()
     try:
-        os.execvpe(command[0], command, context.environ)
+        os.execvpe(command[0], command, context.environ)  # noqa: S606 (argv list, no shell)
     except OSError as error:
         cli.err.print(f"error: cannot run {command[0]!r}: {error.strerror}", markup=False)
         raise typer.Exit(127) from error

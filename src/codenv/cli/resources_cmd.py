@@ -1,0 +1,125 @@
+"""`codenv resources`: the init script and its options, env vars, the file explorer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from codenv.cli.context import JsonOption, state
+from codenv.cli.progress import wait_for_build
+from codenv.cli.render import human_size
+from codenv.domain.errors import InvalidSpec
+from codenv.resources.files import Entry
+from codenv.services import resources
+
+app = typer.Typer(help="The env's managed resources directory, init script and env vars.")
+
+
+def _entries_table(entries: list[Entry]) -> Table:
+    table = Table("path", "kind", "size")
+    for entry in entries:
+        table.add_row(
+            entry.path + ("/" if entry.kind == "dir" else ""), entry.kind, human_size(entry.size)
+        )
+    return table
+
+
+@app.command("script")
+def script(
+    name: str,
+    set_file: Annotated[Path | None, typer.Option("--set", help="Python file to use.")] = None,
+    on_update: Annotated[bool | None, typer.Option("--run-on-update/--no-run-on-update")] = None,
+    on_api_node: Annotated[
+        bool | None, typer.Option("--run-on-api-node/--no-run-on-api-node")
+    ] = None,
+    json_output: bool = JsonOption,
+) -> None:
+    """Show or change the resources init script and its two options (Save, no build)."""
+    cli = state(json_output)
+    app_ = cli.open()
+    if set_file is None and on_update is None and on_api_node is None:
+        found = resources.get_init_script(app_, cli.actor, name)
+    else:
+        text = None
+        if set_file is not None:
+            try:
+                text = set_file.read_text("utf-8")
+            except OSError as error:
+                raise InvalidSpec(
+                    f"cannot read {set_file}: {error.strerror}", field="script"
+                ) from error
+        found = resources.set_init_script(
+            app_, cli.actor, name, script=text, run_on_update=on_update, run_on_api_node=on_api_node
+        )
+    human = (
+        f"run on update: {'yes' if found.run_on_update else 'no'}; "
+        f"run on an API node: {'yes' if found.run_on_api_node else 'no'}\n"
+        + (found.script or "(no init script)")
+    )
+    cli.emit(found.to_dict(), human)
+
+
+@app.command("init")
+def init(name: str, json_output: bool = JsonOption) -> None:
+    """Run the resources init script now, in the active revision (a build with a log)."""
+    cli = state(json_output)
+    app_ = cli.open()
+    build_id = resources.run_init_script_now(app_, cli.actor, name)
+    build = wait_for_build(app_, cli.actor, build_id, cli.err)
+    cli.emit(build.to_dict(), f"{name}: resources init script done")
+
+
+@app.command("vars")
+def env_vars(name: str, json_output: bool = JsonOption) -> None:
+    """The env vars every command using the env gets (paths resolved)."""
+    cli = state(json_output)
+    found = resources.resource_env_vars(cli.open(), cli.actor, name)
+    table = Table("name", "value")
+    for key, value in found.items():
+        table.add_row(key, value)
+    cli.emit(found, table)
+
+
+@app.command("ls")
+def list_files(name: str, path: str = typer.Argument(""), json_output: bool = JsonOption) -> None:
+    """List a directory of the resources dir, with sizes."""
+    cli = state(json_output)
+    entries = resources.list_files(cli.open(), cli.actor, name, path)
+    cli.emit([entry.to_dict() for entry in entries], _entries_table(entries))
+
+
+@app.command("put")
+def put(
+    name: str,
+    local: Path,
+    dest: Annotated[str | None, typer.Argument()] = None,
+    unzip: Annotated[bool, typer.Option("--unzip", help="Unpack a zip into DEST.")] = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """Upload a file (or, with --unzip, a zip's contents) into the resources dir."""
+    cli = state(json_output)
+    entries = resources.put_files(cli.open(), cli.actor, name, local, dest, unzip=unzip)
+    cli.emit([entry.to_dict() for entry in entries], _entries_table(entries))
+
+
+@app.command("get")
+def get(name: str, path: str, local: Annotated[Path, typer.Argument()] = Path()) -> None:
+    """Download a file of the resources dir."""
+    cli = state()
+    written = resources.get_file(cli.open(), cli.actor, name, path, local)
+    cli.out.print(str(written), highlight=False)
+
+
+@app.command("rm")
+def remove(name: str, path: str) -> None:
+    """Delete a file or directory of the resources dir."""
+    cli = state()
+    resources.remove_file(cli.open(), cli.actor, name, path)
+    cli.out.print(f"removed {path}", highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="resources")

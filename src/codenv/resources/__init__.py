@@ -1,0 +1,30 @@
+"""The resources dir of an env: a file explorer confined to it (no permissions here)."""
+
+from codenv.resources.confine import Entry, confined
+from codenv.resources.files import (
+    ZIP_MAX_BYTES,
+    get_file,
+    list_dir,
+    open_file,
+    put_file,
+    put_stream,
+    put_zip,
+    read_file,
+    remove,
+    stat_entry,
+)
+
+__all__ = [
+    "ZIP_MAX_BYTES",
+    "Entry",
+    "confined",
+    "get_file",
+    "list_dir",
+    "open_file",
+    "put_file",
+    "put_stream",
+    "put_zip",
+    "read_file",
+    "remove",
+    "stat_entry",
+]

@@ -1,0 +1,307 @@
+"""The resources explorer's file operations, confined to one root (an env's resources dir).
+
+A pure library layer: no permissions and no database (the service layer wraps it). Paths are
+relative and '/'-separated; every one goes through `confined()` (see `confine`).
+
+- Writes go to a temp file opened with O_EXCL|O_NOFOLLOW in the confined parent (reached
+  from the root without following symlinks), and are put in place with one `os.replace`
+  after the parent was checked again; a symlink at the destination is replaced, never
+  followed.
+- `remove()` of a symlink removes the link itself, wherever it points: the target survives.
+  A path *through* a symlink pointing outside is refused, like everywhere else.
+- Listings never follow symlinks: a link is an entry of kind "link" and size 0, and a
+  directory's size is the total of the regular files under it, links not counted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from codenv.domain.errors import Conflict, InvalidSpec, NotFound
+from codenv.resources.confine import (
+    CHUNK,
+    Entry,
+    confined,
+    entry_at,
+    join_rel,
+    not_found,
+    open_dir,
+    outside_error,
+    resolve_target,
+    root_real,
+    split_rel,
+    write_target,
+)
+
+__all__ = [
+    "ZIP_MAX_BYTES",
+    "Entry",
+    "confined",
+    "get_file",
+    "list_dir",
+    "open_file",
+    "put_file",
+    "put_stream",
+    "put_zip",
+    "read_file",
+    "remove",
+    "stat_entry",
+]
+
+# ---------------------------------------------------------------- listing
+
+
+def list_dir(root: Path, rel: str = "") -> list[Entry]:
+    """The direct children of the directory `rel`: directories first, then by name."""
+    parts = split_rel(rel)
+    if not parts and not os.path.isdir(root):
+        return []  # a resources dir not created yet is an empty one
+    real = confined(root, rel, must_exist=True)
+    if not real.is_dir():
+        raise InvalidSpec(f"{rel!r} is not a directory", field="path")
+    fd = open_dir(root_real(root), str(real), rel, create=False)
+    try:
+        with os.scandir(fd) as children:
+            names = [child.name for child in children]
+        entries = [
+            entry
+            for name in names
+            if (entry := entry_at(fd, name, join_rel([*parts, name]))) is not None
+        ]
+    finally:
+        os.close(fd)
+    return sorted(entries, key=lambda entry: (entry.kind != "dir", entry.name))
+
+
+def stat_entry(root: Path, rel: str) -> Entry:
+    """The entry at `rel` itself (a symlink is reported as a link, not followed)."""
+    parts = split_rel(rel)
+    if not parts:
+        raise InvalidSpec("the resources directory itself is not an entry", field="path")
+    real = confined(root, rel, must_exist=True, follow=False)
+    fd = open_dir(root_real(root), str(real.parent), rel, create=False)
+    try:
+        entry = entry_at(fd, real.name, join_rel(parts))
+    finally:
+        os.close(fd)
+    if entry is None:
+        raise not_found(rel)
+    return entry
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_file(root: Path, rel: str) -> Path:
+    """The confined real path of the regular file `rel`, for the caller to stream."""
+    real = confined(root, rel, must_exist=True)
+    if not real.is_file():
+        raise InvalidSpec(f"{rel!r} is not a file", field="path")
+    return real
+
+
+def open_file(root: Path, rel: str) -> BinaryIO:
+    """`rel` opened for reading, reached from the root without following any new symlink."""
+    real = read_file(root, rel)
+    parent = open_dir(root_real(root), str(real.parent), rel, create=False)
+    try:
+        fd = os.open(real.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    except OSError:
+        raise outside_error(rel) from None  # swapped for a symlink since it was checked
+    finally:
+        os.close(parent)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidSpec(f"{rel!r} is not a file", field="path")
+    return os.fdopen(fd, "rb")
+
+
+def get_file(root: Path, rel: str, dest: Path) -> Path:
+    """Copy the file `rel` out to `dest` (inside it, under the same name, if it is a dir)."""
+    parts = split_rel(rel)
+    with open_file(root, rel) as source:
+        target = dest / parts[-1] if dest.is_dir() else dest
+        try:
+            with open(target, "wb") as out:
+                shutil.copyfileobj(source, out, CHUNK)
+        except FileNotFoundError:
+            raise NotFound(f"cannot write {str(target)!r}", field="dest") from None
+    return target
+
+
+# ---------------------------------------------------------------- writing
+
+
+def put_file(root: Path, source: Path, dest: str | None = None) -> Entry:
+    """Copy the local file `source` into the root at `dest` (default: its name at top level).
+
+    An existing directory at `dest` (or a `dest` ending with '/') receives it under its name.
+    """
+    if not source.is_file():
+        raise NotFound(f"no such file: {str(source)!r}", field="source")
+    target = resolve_target(root, dest or "", source.name)
+    with open(source, "rb") as stream:
+        return write_target(root, target, iter(lambda: stream.read(CHUNK), b""))
+
+
+def put_stream(root: Path, dest: str, chunks: Iterable[bytes]) -> Entry:
+    """Write the byte chunks to the file `dest` (same rules as `put_file`)."""
+    return write_target(root, resolve_target(root, dest, None), chunks)
+
+
+# ---------------------------------------------------------------- removing
+
+
+def remove(root: Path, rel: str) -> None:
+    """Remove the file or directory tree `rel`; a symlink is removed itself, not its target."""
+    if not split_rel(rel):
+        raise InvalidSpec("refusing to remove the resources directory itself", field="path")
+    real = confined(root, rel, must_exist=True, follow=False)
+    fd = open_dir(root_real(root), str(real.parent), rel, create=False)
+    try:
+        info = os.stat(real.name, dir_fd=fd, follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(real.name, dir_fd=fd)  # fd-based: never follows a symlink inside
+        else:
+            os.unlink(real.name, dir_fd=fd)
+    except FileNotFoundError:
+        raise not_found(rel) from None
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- zip archives
+
+ZIP_MAX_BYTES = 10 * 1024**3
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# a corrupt archive, an unsupported compression method, an encrypted member, a CRC mismatch
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+)
+
+
+@dataclass(frozen=True)
+class _Member:
+    info: zipfile.ZipInfo
+    rel: str
+    is_dir: bool
+
+
+def put_zip(
+    root: Path, archive: Path, dest: str = "", *, max_bytes: int = ZIP_MAX_BYTES
+) -> list[Entry]:
+    """Unpack a zip archive into the directory `dest`; its entries, sorted by path.
+
+    The whole archive is checked before anything is written, and refused (InvalidSpec) if a
+    member is absolute, has a `..` component, is a symlink or special file, would land
+    outside the root (also through a symlink already there), or if the total uncompressed
+    size exceeds `max_bytes` (zip bombs).
+    """
+    base_parts = split_rel(dest)
+    if not archive.is_file():
+        raise NotFound(f"no such archive: {str(archive)!r}", field="archive")
+    root_real(root, create=True)
+    if base_parts and confined(root, dest, must_exist=False).is_file():
+        raise Conflict(f"{dest!r} is a file, not a directory", field="path")
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = _check_members(root, zipped, base_parts, max_bytes)
+            return _unpack(root, zipped, members, max_bytes)
+    except _ZIP_ERRORS as error:
+        raise InvalidSpec(f"unreadable zip archive: {error}", field="archive") from None
+
+
+def _check_members(
+    root: Path, zipped: zipfile.ZipFile, base: list[str], max_bytes: int
+) -> list[_Member]:
+    members: list[_Member] = []
+    total = 0
+    for info in zipped.infolist():
+        member = _check_member(root, info, base)
+        total += info.file_size
+        if total > max_bytes:
+            raise InvalidSpec(
+                f"the archive unpacks to more than {max_bytes} bytes", field="archive"
+            )
+        if member is not None:
+            with zipped.open(info):  # unsupported compression, encryption, bad header
+                members.append(member)
+    _check_file_dir_clashes(members)
+    return members
+
+
+def _check_member(root: Path, info: zipfile.ZipInfo, base: list[str]) -> _Member | None:
+    name = info.filename.replace("\\", "/")
+    mode = info.external_attr >> 16
+    if name.startswith("/") or _DRIVE.match(name):
+        raise outside_error(name)
+    if stat.S_ISLNK(mode):
+        raise InvalidSpec(f"archive member {name!r} is a symbolic link", field="path")
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise InvalidSpec(f"archive member {name!r} is not a file or directory", field="path")
+    parts = split_rel(name)
+    is_dir = info.is_dir()
+    if not parts and is_dir:
+        return None
+    rel = join_rel([*base, *parts])
+    if not parts:
+        raise outside_error(name)
+    real = confined(root, rel, must_exist=False)  # refuses a symlink on the way out
+    if real.exists() and real.is_dir() != is_dir:
+        kind = "directory" if real.is_dir() else "file"
+        raise Conflict(f"{rel!r} is already a {kind}", field="path")
+    for parent in real.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise Conflict(f"{str(parent)!r} is a file, not a directory", field="path")
+            break
+    return _Member(info, rel, is_dir)
+
+
+def _check_file_dir_clashes(members: list[_Member]) -> None:
+    files = {member.rel for member in members if not member.is_dir}
+    dirs = {member.rel for member in members if member.is_dir}
+    for member in members:
+        parts = member.rel.split("/")
+        dirs.update(join_rel(parts[:end]) for end in range(1, len(parts)))
+    clashes = sorted(files & dirs)
+    if clashes:
+        raise InvalidSpec(f"archive member {clashes[0]!r} is a file and a directory", field="path")
+
+
+def _unpack(
+    root: Path, zipped: zipfile.ZipFile, members: list[_Member], max_bytes: int
+) -> list[Entry]:
+    base = root_real(root)
+    written = [0]
+    for member in members:
+        if member.is_dir:
+            real = confined(root, member.rel, must_exist=False)
+            os.close(open_dir(base, str(real), member.rel, create=True))
+            continue
+        target = resolve_target(root, member.rel, None)
+        with zipped.open(member.info) as stream:
+            write_target(root, target, _counted(stream, written, max_bytes))
+    rels = sorted({member.rel for member in members})
+    return [stat_entry(root, rel) for rel in rels]
+
+
+def _counted(stream: IO[bytes], written: list[int], limit: int) -> Iterator[bytes]:
+    """The stream's chunks; refused past `limit` bytes in all (sizes in a zip can lie)."""
+    while chunk := stream.read(CHUNK):
+        written[0] += len(chunk)
+        if written[0] > limit:
+            raise InvalidSpec(f"the archive unpacks to more than {limit} bytes", field="archive")
+        yield chunk

@@ -1,0 +1,117 @@
+"""The managed resources directory: init script and its options, env vars, files.
+
+Reading needs the right to use the env; writing (files, the script, which runs code on the
+server) needs the right to update it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from codenv.builds.layout import EnvLayout
+from codenv.domain.spec import EnvSpec, SpecChanges
+from codenv.resources import files
+from codenv.services.actor import Actor, require_update, require_use
+from codenv.services.app import Codenv
+from codenv.services.builds import enqueue_build
+from codenv.services.envs import save_spec
+from codenv.services.runtime import env_vars
+from codenv.storage import queries
+
+
+@dataclass(frozen=True)
+class InitScript:
+    env: str
+    script: str
+    run_on_update: bool
+    run_on_api_node: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "env": self.env,
+            "script": self.script,
+            "run_on_update": self.run_on_update,
+            "run_on_api_node": self.run_on_api_node,
+        }
+
+
+def _layout(app: Codenv, actor: Actor, name: str, *, write: bool) -> tuple[EnvLayout, EnvSpec]:
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        (require_update if write else require_use)(actor, env)
+        return EnvLayout.of(app.settings.envs_dir, env.name), EnvSpec.from_dict(env.spec)
+
+
+def get_init_script(app: Codenv, actor: Actor, name: str) -> InitScript:
+    layout, spec = _layout(app, actor, name, write=False)
+    return InitScript(
+        layout.root.name,
+        spec.resources_init_script,
+        spec.run_init_script_on_update,
+        spec.run_init_script_on_api_node,
+    )
+
+
+def set_init_script(
+    app: Codenv,
+    actor: Actor,
+    name: str,
+    *,
+    script: str | None = None,
+    run_on_update: bool | None = None,
+    run_on_api_node: bool | None = None,
+) -> InitScript:
+    """Save the script and its options (the spec changes; nothing runs until an update)."""
+    changes = SpecChanges(
+        resources_init_script=script,
+        run_init_script_on_update=run_on_update,
+        run_init_script_on_api_node=run_on_api_node,
+    )
+    spec = save_spec(app, actor, name, changes)
+    return InitScript(
+        name,
+        spec.resources_init_script,
+        spec.run_init_script_on_update,
+        spec.run_init_script_on_api_node,
+    )
+
+
+def run_init_script_now(app: Codenv, actor: Actor, name: str) -> str:
+    """Queue a build that runs the init script in the active revision; returns its id."""
+    with app.db.session() as session:
+        env = queries.require_env(session, name)
+        require_update(actor, env)
+        env_id, env_name = env.id, env.name
+    return enqueue_build(app, actor, env_id, env_name, kind="init")
+
+
+def resource_env_vars(app: Codenv, actor: Actor, name: str) -> dict[str, str]:
+    layout, _ = _layout(app, actor, name, write=False)
+    return env_vars(layout)
+
+
+def list_files(app: Codenv, actor: Actor, name: str, path: str = "") -> list[files.Entry]:
+    layout, _ = _layout(app, actor, name, write=False)
+    layout.resources_dir.mkdir(parents=True, exist_ok=True)
+    return files.list_dir(layout.resources_dir, path)
+
+
+def put_files(
+    app: Codenv, actor: Actor, name: str, source: Path, dest: str | None = None, *, unzip: bool
+) -> list[files.Entry]:
+    layout, _ = _layout(app, actor, name, write=True)
+    layout.resources_dir.mkdir(parents=True, exist_ok=True)
+    if unzip:
+        return files.put_zip(layout.resources_dir, source, dest or "")
+    return [files.put_file(layout.resources_dir, source, dest)]
+
+
+def get_file(app: Codenv, actor: Actor, name: str, path: str, dest: Path) -> Path:
+    layout, _ = _layout(app, actor, name, write=False)
+    return files.get_file(layout.resources_dir, path, dest)
+
+
+def remove_file(app: Codenv, actor: Actor, name: str, path: str) -> None:
+    layout, _ = _layout(app, actor, name, write=True)
+    files.remove(layout.resources_dir, path)
