@@ -102,3 +102,25 @@ def test_retention_prunes_old_revisions(
     assert "pruned" in refused.stderr
     node.run("rollback", "demo", "3")
     assert _show(node, "demo")["active_revision"] == 3
+
+
+def test_same_input_within_the_freshness_window_reuses_the_lock(
+    tmp_path: Path, index: PackageIndex, newest: str
+) -> None:
+    node = Node(tmp_path / "home", index.url)
+    requirements = tmp_path / "req.txt"
+    requirements.write_text("alpha\n")
+    node.run("create", "one", "--python", newest, "--no-core-packages", "-r", str(requirements))
+    index.add_wheel("alpha", "1.1")
+    index.clear_requests()
+
+    node.run("create", "two", "--python", newest, "--no-core-packages", "-r", str(requirements))
+    assert _installed(node, "two") == {"alpha": "1.0"}
+    assert index.requests == [], "a fresh resolution of the same input asks the index nothing"
+    assert "reusing that lock" in node.run("logs", "two").stdout
+
+    node.run("update", "two", "--upgrade-all")
+    assert _installed(node, "two") == {"alpha": "1.1"}
+    node.environ_extra["CODENV_RESOLUTION_TTL"] = "0"
+    node.run("create", "three", "--python", newest, "--no-core-packages", "-r", str(requirements))
+    assert _installed(node, "three") == {"alpha": "1.1"}

@@ -24,6 +24,7 @@ class Settings:
     retention: int = 3
     max_parallel_builds: int = 2
     build_timeout_seconds: int = 3600
+    resolution_ttl_seconds: int = 600
     configured_pythons: tuple[str, ...] = ()
     node_type: str = "design"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +44,10 @@ class Settings:
     @property
     def uv_cache_dir(self) -> Path:
         return self.cache_dir / "uv"
+
+    @property
+    def resolutions_dir(self) -> Path:
+        return self.cache_dir / "resolutions"
 
     @property
     def kernels_dir(self) -> Path:
@@ -108,6 +113,10 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         ),
         build_timeout_seconds=max(
             1, _positive_int(env.get("CODENV_BUILD_TIMEOUT", 3600), "build_timeout_seconds")
+        ),
+        resolution_ttl_seconds=_positive_int(
+            env.get("CODENV_RESOLUTION_TTL", code_envs.get("resolutionTtlSeconds", 600)),
+            "resolution_ttl_seconds",
         ),
         configured_pythons=tuple(code_envs.get("pythonInterpreters", ())),
         node_type=config.get("nodeType", "design"),

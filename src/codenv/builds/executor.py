@@ -17,6 +17,7 @@ from codenv.backends.base import InstalledPackage, Installer
 from codenv.builds.init_script import InitScriptRun, run_init_script
 from codenv.builds.layout import EnvLayout, disk_usage
 from codenv.builds.logs import BuildLog
+from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.plan import Plan
 
 
@@ -30,6 +31,8 @@ class BuildJob:
     upgrade_all: bool
     timeout: float
     build_id: str = ""
+    rebuild: bool = False
+    resolutions: ResolutionCache | None = None
     init_script: str = ""
     current_vars: Mapping[str, str] = field(default_factory=dict)
 
@@ -51,16 +54,29 @@ def _resolve(job: BuildJob, installer: Installer, log: BuildLog) -> str:
     job.work_dir.mkdir(parents=True, exist_ok=True)
     requirements = job.work_dir / "requirements.in"
     lock = job.work_dir / "lock.txt"
-    requirements.write_text(_requirements_text(job.plan), "utf-8")
-    if job.previous_lock and not job.upgrade_all:
+    text = _requirements_text(job.plan)
+    requirements.write_text(text, "utf-8")
+    previous = "" if job.upgrade_all else (job.previous_lock or "")
+    forced = job.upgrade_all or job.rebuild
+    cached = (
+        None if forced or job.resolutions is None else job.resolutions.get(job.plan, text, previous)
+    )
+    if cached is not None:
+        log.step("resolving", f"same input resolved {cached[1]:.0f} s ago: reusing that lock")
+        lock.write_text(cached[0], "utf-8")
+        return cached[0]
+    if previous:
         # uv keeps the versions already pinned in its output file: that is what keeps
         # unchanged requirements at their locked versions.
-        lock.write_text(job.previous_lock, "utf-8")
+        lock.write_text(previous, "utf-8")
     log.step(
         "resolving", "upgrading all packages" if job.upgrade_all else "keeping locked versions"
     )
     installer.resolve(job.plan, requirements, lock, job.upgrade_all, log)
-    return lock.read_text("utf-8")
+    result = lock.read_text("utf-8")
+    if job.resolutions is not None:
+        job.resolutions.put(job.plan, text, previous, result)
+    return result
 
 
 def _count_locked(lock: str) -> int:

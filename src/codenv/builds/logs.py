@@ -26,7 +26,7 @@ class BuildLog:
         self._file.write(text if text.endswith("\n") else text + "\n")
 
     def step(self, name: str, detail: str = "") -> None:
-        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
         self.write(f"==> [{stamp}] {name}{': ' + detail if detail else ''}")
         if self._on_step is not None:
             self._on_step(name)
@@ -46,7 +46,7 @@ def read_from(path: Path, offset: int = 0) -> tuple[str, int]:
     return data.decode("utf-8", errors="replace"), offset + len(data)
 
 
-def follow(path: Path, finished: Callable[[], bool], interval: float = 0.2) -> Iterator[str]:
+def follow(path: Path, finished: Callable[[], bool], interval: float = 0.05) -> Iterator[str]:
     """Yield text as it is appended until `finished()` is true and nothing is left."""
     offset = 0
     while True:

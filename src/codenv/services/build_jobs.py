@@ -11,6 +11,7 @@ from codenv.builds.executor import BuildJob, BuildOutcome, execute
 from codenv.builds.init_script import InitScriptRun, commit_env_vars, run_init_script
 from codenv.builds.layout import EnvLayout
 from codenv.builds.logs import BuildLog
+from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.errors import CodenvError, Conflict, NotFound
 from codenv.domain.plan import Plan
 from codenv.domain.spec import EnvSpec
@@ -132,6 +133,10 @@ def _build_revision(app: Codenv, build: BuildRow, log: BuildLog) -> None:
         build.upgrade_all,
         app.settings.build_timeout_seconds,
         build_id=build.id,
+        rebuild=build.rebuild,
+        resolutions=ResolutionCache(
+            app.settings.resolutions_dir, app.settings.resolution_ttl_seconds
+        ),
         init_script=_init_script_on_update(spec),
         current_vars=env_vars(layout),
     )
