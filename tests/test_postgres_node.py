@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import Node
 from support.databases import fresh_database_url
 from support.pkgindex import PackageIndex
