@@ -16,6 +16,7 @@ from typing import Protocol
 from codenv.builds.logs import BuildLog
 from codenv.domain.errors import BuildFailed
 from codenv.domain.plan import Plan
+from codenv.domain.secrets import mask_secrets
 
 # Variables that would make an installer read settings codenv did not choose: every index
 # option is passed explicitly instead.
@@ -93,8 +94,12 @@ def run_logged(
     env: Mapping[str, str],
     timeout: float,
     cwd: Path | None = None,
+    held: list[str] | None = None,
 ) -> None:
-    """Run `args`, copying its output into the log; BuildFailed with its error lines if it fails."""
+    """Run `args`, copying its output into the log; BuildFailed with its error lines if it fails.
+
+    With `held`, the output goes there instead of the log, for the caller to decide.
+    """
     recent: deque[str] = deque(maxlen=40)
     process = subprocess.Popen(
         list(args),
@@ -120,12 +125,15 @@ def run_logged(
     try:
         assert process.stdout is not None
         for line in process.stdout:
-            log.write(line)
+            if held is None:
+                log.write(line)
+            else:
+                held.append(line)
             recent.append(line)
         code = process.wait()
     finally:
         timer.cancel()
     if code != 0:
         reason = f"timed out after {timeout:.0f} s" if timed_out.is_set() else f"exit code {code}"
-        summary = _failure_summary(list(recent))
+        summary = mask_secrets(_failure_summary(list(recent)))
         raise BuildFailed(f"{what} failed ({reason}):\n{summary}")

@@ -86,7 +86,7 @@ def _count_locked(lock: str) -> int:
 def _record(target: Path, plan: Plan, lock: str) -> None:
     meta = target / ".codenv"
     meta.mkdir(exist_ok=True)
-    (meta / "plan.json").write_text(json.dumps(plan.to_dict(), indent=2), "utf-8")
+    (meta / "plan.json").write_text(json.dumps(plan.masked(), indent=2), "utf-8")
     (meta / "lock.txt").write_text(lock, "utf-8")
 
 

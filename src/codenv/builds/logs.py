@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from codenv.domain.secrets import mask_secrets
+
 
 class BuildLog:
     """Writer side. Subprocesses write into the same file through `fileno()`."""
@@ -23,6 +25,8 @@ class BuildLog:
         return self._file.fileno()
 
     def write(self, text: str) -> None:
+        """Append a line; credentials inside URLs never reach the file."""
+        text = mask_secrets(text)
         self._file.write(text if text.endswith("\n") else text + "\n")
 
     def step(self, name: str, detail: str = "") -> None:

@@ -82,6 +82,21 @@ def save(
     jupyter: Annotated[bool | None, typer.Option("--jupyter/--no-jupyter")] = None,
     core: Annotated[bool | None, typer.Option("--core-packages/--no-core-packages")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    install_options: Annotated[
+        bool,
+        typer.Option(
+            "--install-options",
+            help="Override the node's install options with the tokens after --.",
+        ),
+    ] = False,
+    inherit_install: Annotated[bool, typer.Option("--inherit-install-options")] = False,
+    venv_options: Annotated[
+        bool, typer.Option("--venv-options", help="Override the venv options (tokens after --).")
+    ] = False,
+    inherit_venv: Annotated[bool, typer.Option("--inherit-venv-options")] = False,
+    tokens: Annotated[
+        list[str] | None, typer.Argument(help="Options for --install-options/--venv-options.")
+    ] = None,
     update: Annotated[bool, typer.Option("--update", help="Save and update.")] = False,
     upgrade_all: UpgradeAll = False,
     rebuild: Rebuild = False,
@@ -91,6 +106,7 @@ def save(
 ) -> None:
     """Change the saved spec without building (with --update: Save and update)."""
     cli = state(json_output)
+    _check_tokens(install_options, venv_options, tokens)
     changes = SpecChanges(
         requested=_read_requirements(requirements),
         add=tuple(add or ()),
@@ -101,6 +117,10 @@ def save(
         install_core_packages=core,
         install_jupyter_support=jupyter,
         description=description,
+        install_options=tuple(tokens or ()) if install_options else None,
+        inherit_install_options=inherit_install,
+        venv_options=tuple(tokens or ()) if venv_options else None,
+        inherit_venv_options=inherit_venv,
     )
     app = cli.open("detached" if no_wait else "threads")
     spec = envs.save_spec(app, cli.actor, name, changes)
@@ -108,6 +128,16 @@ def save(
         _update(cli, name, upgrade_all, rebuild, no_wait, verbose)
     else:
         cli.emit(spec.to_dict(), f"{name}: spec saved (run `codenv update {name}` to build it)")
+
+
+def _check_tokens(install: bool, venv: bool, tokens: list[str] | None) -> None:
+    """Options after -- belong to exactly one of --install-options / --venv-options."""
+    if install and venv:
+        raise InvalidSpec("give --install-options or --venv-options, not both", field="options")
+    if tokens and not (install or venv):
+        raise InvalidSpec(
+            "options after -- need --install-options or --venv-options", field="options"
+        )
 
 
 def _update(

@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from codenv.cli import envs_cmd, pythons_cmd, resources_cmd, revisions_cmd, runtime_cmd
+from codenv.cli import (
+    envs_cmd,
+    pythons_cmd,
+    resources_cmd,
+    revisions_cmd,
+    runtime_cmd,
+    settings_cmd,
+)
 from codenv.cli.context import STATE
 from codenv.domain.errors import CodenvError
 
@@ -37,6 +44,7 @@ envs_cmd.register(app)
 revisions_cmd.register(app)
 runtime_cmd.register(app)
 resources_cmd.register(app)
+settings_cmd.register(app)
 
 
 def run() -> None:

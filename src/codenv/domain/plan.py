@@ -14,6 +14,7 @@ from typing import Any
 from codenv.domain.catalog import Catalog
 from codenv.domain.pythons import Interpreter
 from codenv.domain.requirements import RequirementLine
+from codenv.domain.secrets import mask_secrets
 from codenv.domain.spec import BasePackage, EnvSpec
 
 
@@ -46,6 +47,12 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def masked(self) -> dict[str, Any]:
+        """The plan as it may be shown: credentials inside URLs replaced by ***."""
+        data = self.to_dict()
+        data["install_options"] = [mask_secrets(token) for token in self.install_options]
+        return data
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Plan:
         return cls(
@@ -77,6 +84,7 @@ def make_plan(
     requested: tuple[RequirementLine, ...],
     archive_digests: dict[str, str],
     install_options: tuple[str, ...] = (),
+    venv_options: tuple[str, ...] = (),
 ) -> Plan:
     """Everything a build of `spec` with `interpreter` will install, in a stable order.
 
@@ -94,6 +102,7 @@ def make_plan(
         requested=tuple(line.install_line for line in requested),
         archive_digests=tuple(sorted(archive_digests.items())),
         install_options=install_options,
+        venv_options=venv_options,
         init_script_digest=init_script_digest(spec),
     )
 

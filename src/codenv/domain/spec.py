@@ -11,8 +11,10 @@ from packaging.utils import canonicalize_name
 
 from codenv.domain.catalog import Catalog
 from codenv.domain.errors import InvalidSpec
+from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options
 from codenv.domain.pythons import format_minor, parse_minor
 from codenv.domain.requirements import LineKind, RequirementLine, is_continued, parse_requested
+from codenv.domain.secrets import mask_secrets
 
 CORE_PACKAGE = "codenv-runtime"
 T = TypeVar("T")
@@ -45,6 +47,9 @@ class EnvSpec:
     resources_init_script: str = ""
     run_init_script_on_update: bool = True
     run_init_script_on_api_node: bool = True
+    # None: inherit the node's options; a tuple (maybe empty) overrides them.
+    install_options: tuple[str, ...] | None = None
+    venv_options: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # " 3.11 " typed in a form is the same version; stored specs compare equal.
@@ -61,6 +66,8 @@ class EnvSpec:
             "resources_init_script": self.resources_init_script,
             "run_init_script_on_update": self.run_init_script_on_update,
             "run_init_script_on_api_node": self.run_init_script_on_api_node,
+            "install_options": _listed(self.install_options),
+            "venv_options": _listed(self.venv_options),
         }
 
     @classmethod
@@ -75,7 +82,26 @@ class EnvSpec:
             resources_init_script=raw.get("resources_init_script", ""),
             run_init_script_on_update=raw.get("run_init_script_on_update", True),
             run_init_script_on_api_node=raw.get("run_init_script_on_api_node", True),
+            install_options=_tupled(raw.get("install_options")),
+            venv_options=_tupled(raw.get("venv_options")),
         )
+
+
+def masked_spec(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec as it may be shown: credentials inside option URLs replaced by ***."""
+    shown = dict(raw)
+    for key in ("install_options", "venv_options"):
+        if shown.get(key) is not None:
+            shown[key] = [mask_secrets(token) for token in shown[key]]
+    return shown
+
+
+def _listed(options: tuple[str, ...] | None) -> list[str] | None:
+    return None if options is None else list(options)
+
+
+def _tupled(options: list[str] | None) -> tuple[str, ...] | None:
+    return None if options is None else tuple(options)
 
 
 @dataclass(frozen=True)
@@ -190,9 +216,17 @@ def _check_resources(spec: EnvSpec) -> None:
         )
 
 
+def _check_options(spec: EnvSpec) -> None:
+    if spec.install_options is not None:
+        parse_options(spec.install_options, INSTALL_OPTIONS, field="install_options")
+    if spec.venv_options is not None:
+        parse_options(spec.venv_options, VENV_OPTIONS, field="venv_options")
+
+
 def validate_spec(spec: EnvSpec, context: SpecContext) -> tuple[RequirementLine, ...]:
     """Check a spec completely; returns the parsed requested lines."""
     _check_resources(spec)
+    _check_options(spec)
     python = _check_python(spec, context)
     _check_sets(spec, python, context)
     lines = parse_requested(spec.requested)
@@ -217,6 +251,10 @@ class SpecChanges:
     resources_init_script: str | None = None
     run_init_script_on_update: bool | None = None
     run_init_script_on_api_node: bool | None = None
+    install_options: tuple[str, ...] | None = None
+    inherit_install_options: bool = False
+    venv_options: tuple[str, ...] | None = None
+    inherit_venv_options: bool = False
 
 
 def _remove_requested(text: str, names: tuple[str, ...]) -> str:
@@ -270,7 +308,21 @@ def apply_changes(spec: EnvSpec, changes: SpecChanges) -> EnvSpec:
         run_init_script_on_api_node=_pick(
             changes.run_init_script_on_api_node, spec.run_init_script_on_api_node
         ),
+        install_options=_options(
+            spec.install_options, changes.install_options, changes.inherit_install_options
+        ),
+        venv_options=_options(
+            spec.venv_options, changes.venv_options, changes.inherit_venv_options
+        ),
     )
+
+
+def _options(
+    old: tuple[str, ...] | None, new: tuple[str, ...] | None, inherit: bool
+) -> tuple[str, ...] | None:
+    if inherit:
+        return None
+    return old if new is None else new
 
 
 def _pick(new: T | None, old: T) -> T:

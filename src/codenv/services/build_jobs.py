@@ -122,6 +122,9 @@ def _build_revision(app: Codenv, build: BuildRow, log: BuildLog) -> None:
         return
     for line in checked.plan.requirement_lines:
         log.write(f"    {line}")
+    log.write(f"install options: {' '.join(checked.plan.install_options)}")
+    if checked.plan.venv_options:
+        log.write(f"venv options: {' '.join(checked.plan.venv_options)}")
     _update_build(app, build.id, revision=number)
     layout = EnvLayout.of(app.settings.envs_dir, env.name)
     job = BuildJob(

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from codenv.builds import kernels
 from codenv.builds.layout import EnvLayout
-from codenv.domain.errors import AlreadyExists, Conflict, NotFound
+from codenv.domain.errors import AlreadyExists, Conflict
 from codenv.domain.names import name_key, validate_env_name
-from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages
-from codenv.services.actor import Actor, may_use, require_create, require_delete, require_update
+from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages, masked_spec
+from codenv.services.actor import FULL, UPDATE, Actor, env_for, may_use, require_create
 from codenv.services.app import Codenv
+from codenv.services.audit import record, spec_changes, spec_details
 from codenv.services.builds import enqueue_build
 from codenv.services.interpreters import discovery
 from codenv.services.plans import check_spec, spec_context
@@ -30,38 +31,49 @@ class Created:
     build_id: str
 
 
-def create_env(app: Codenv, actor: Actor, name: str, spec: EnvSpec) -> Created:
-    """Validate everything first: a refused env leaves nothing behind."""
-    require_create(actor)
+def check_new_name(app: Codenv, name: str) -> None:
+    """A valid name that no env has (compared case-insensitively)."""
     validate_env_name(name)
     with app.db.session() as session:
         if queries.env_by_name(session, name) is not None:
             raise AlreadyExists(f"a code env named {name!r} already exists", field="name")
+
+
+def create_env(
+    app: Codenv, actor: Actor, name: str, spec: EnvSpec, *, owner: str | None = None
+) -> Created:
+    """Validate everything first: a refused env leaves nothing behind.
+
+    The env's owner is the actor, or `owner` (an approved request's requester)."""
+    require_create(actor)
+    check_new_name(app, name)
     check_spec(app, spec)
     try:
         with app.db.session() as session:
             env = CodeEnvRow(
                 name=name,
                 name_key=name_key(name),
-                owner=actor.name,
+                owner=owner or actor.name,
                 spec=spec.to_dict(),
                 active_revision=None,
             )
             session.add(env)
     except IntegrityError as error:
         raise AlreadyExists(f"a code env named {name!r} already exists", field="name") from error
+    details = {"owner": env.owner, "spec": spec_details(env.spec)}
+    record(app, actor, "env.create", name, details)
     return Created(name, enqueue_build(app, actor, env.id, name))
 
 
 def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> EnvSpec:
     """Change the saved spec without building (Save); nothing is saved unless it validates."""
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_update(actor, env)
-        spec = apply_changes(EnvSpec.from_dict(env.spec), changes)
+        env = env_for(session, actor, name, UPDATE)
+        old, spec = env.spec, apply_changes(EnvSpec.from_dict(env.spec), changes)
     check_spec(app, spec)
     with app.db.session() as session:
         queries.require_env(session, name).spec = spec.to_dict()
+    record(app, actor, "env.save", env.name, spec_changes(old, spec.to_dict()))
     return spec
 
 
@@ -84,7 +96,7 @@ def _info(app: Codenv, session: Session, env: CodeEnvRow, base: list[str]) -> En
         name=env.name,
         owner=env.owner,
         status=_status(env, last, spec_differs),
-        spec=env.spec,
+        spec=masked_spec(env.spec),
         base_packages=base,
         python=env.spec["python"],
         interpreter=active.plan["interpreter"] if active else None,
@@ -104,9 +116,7 @@ def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
 
 def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        if not may_use(actor, env):
-            raise NotFound(f"no code env named {name!r}", field="name")
+        env = env_for(session, actor, name)
         return _info(app, session, env, _base_names(app, EnvSpec.from_dict(env.spec)))
 
 
@@ -119,12 +129,12 @@ def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
 
 def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) -> None:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_delete(actor, env)
+        env = env_for(session, actor, name, FULL)
         if queries.env_lock(session, env.id) is not None:
             raise Conflict(f"code env {name!r} is being built; delete it when the build ends")
         layout = EnvLayout.of(app.settings.envs_dir, env.name)
         session.delete(env)
+    record(app, actor, "env.delete", env.name, {"delete_resources": delete_resources})
     for part in (layout.current, layout.revisions_dir):
         if part.is_symlink():
             part.unlink()

@@ -13,8 +13,11 @@ import threading
 from typing import Any
 
 from codenv.domain.errors import InvalidSpec
+from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options, to_tokens
+from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
+from codenv.services.audit import record
 
 _WRITE_LOCK = threading.Lock()
 
@@ -48,6 +51,7 @@ def update_code_envs_settings(app: Codenv, actor: Actor, changes: dict[str, Any]
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(config, indent=2) + "\n", "utf-8")
         os.replace(temporary, path)
+    record(app, actor, "settings.update", "codeEnvsSettings", changes)
 
 
 def requests_allowed(app: Codenv) -> bool:
@@ -57,3 +61,32 @@ def requests_allowed(app: Codenv) -> bool:
 
 def set_requests_allowed(app: Codenv, actor: Actor, allowed: bool) -> None:
     update_code_envs_settings(app, actor, {"allowRequests": allowed})
+
+
+def set_install_options(app: Codenv, actor: Actor, tokens: list[str]) -> tuple[str, ...]:
+    """The node's install options (every env that inherits them rebuilds at its next update)."""
+    normalized = to_tokens(parse_options(tokens, INSTALL_OPTIONS, field="install_options"))
+    update_code_envs_settings(app, actor, {"pipInstallExtraOptions": list(normalized)})
+    return normalized
+
+
+def set_venv_options(app: Codenv, actor: Actor, tokens: list[str]) -> tuple[str, ...]:
+    normalized = to_tokens(parse_options(tokens, VENV_OPTIONS, field="venv_options"))
+    update_code_envs_settings(app, actor, {"virtualenvCreateExtraOptions": list(normalized)})
+    return normalized
+
+
+def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
+    """The node's code env settings as they may be shown (credentials masked)."""
+    require_admin(actor, "read the node's settings")
+    settings = code_envs_settings(app)
+    return {
+        "install_options": [mask_secrets(t) for t in settings.get("pipInstallExtraOptions", [])],
+        "venv_options": list(settings.get("virtualenvCreateExtraOptions", [])),
+        "default_index": mask_secrets(app.settings.index_url),
+        "allow_requests": requests_allowed(app),
+        "revision_retention": app.settings.retention,
+        "resolution_ttl_seconds": app.settings.resolution_ttl_seconds,
+        "supported_install_options": list(INSTALL_OPTIONS),
+        "supported_venv_options": list(VENV_OPTIONS),
+    }

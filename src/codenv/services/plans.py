@@ -7,12 +7,20 @@ import os
 from dataclasses import dataclass
 
 from codenv.builds.wheel import core_package_version, ensure_core_wheel
+from codenv.domain.install_options import (
+    INSTALL_OPTIONS,
+    VENV_OPTIONS,
+    parse_options,
+    to_tokens,
+    with_default_index,
+)
 from codenv.domain.plan import Plan, make_plan
 from codenv.domain.requirements import LineKind, RequirementLine
 from codenv.domain.spec import BasePackage, EnvSpec, SpecContext, base_packages, validate_spec
 from codenv.interpreters import Discovery
 from codenv.services.app import Codenv
 from codenv.services.interpreters import discovery, interpreter_for
+from codenv.services.node_settings import code_envs_settings
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,34 @@ def check_spec(app: Codenv, spec: EnvSpec, found: Discovery | None = None) -> Ch
     digests = _archive_digests(requested)
     if spec.install_core_packages:
         digests[context.core_wheel] = _sha256(context.core_wheel)
-    options = ("--index-url", app.settings.index_url)
-    plan = make_plan(spec, interpreter, app.catalog, base, requested, digests, options)
+    install, venv = effective_options(app, spec)
+    plan = make_plan(spec, interpreter, app.catalog, base, requested, digests, install, venv)
     return CheckedSpec(spec, plan, base)
+
+
+def global_options(app: Codenv) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The node's install and venv options (`config/server.json`), as stored."""
+    settings = code_envs_settings(app)
+    return (
+        tuple(settings.get("pipInstallExtraOptions", ())),
+        tuple(settings.get("virtualenvCreateExtraOptions", ())),
+    )
+
+
+def effective_options(app: Codenv, spec: EnvSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The options a build of `spec` uses: its own, or the node's; with the default index."""
+    node_install, node_venv = global_options(app)
+    install = parse_options(
+        node_install if spec.install_options is None else spec.install_options,
+        INSTALL_OPTIONS,
+        field="install_options",
+    )
+    venv = parse_options(
+        node_venv if spec.venv_options is None else spec.venv_options,
+        VENV_OPTIONS,
+        field="venv_options",
+    )
+    return (
+        to_tokens(with_default_index(install, app.settings.index_url)),
+        to_tokens(venv),
+    )
