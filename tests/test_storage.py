@@ -34,7 +34,22 @@ from codenv.storage.models import (
 )
 from support.databases import database_url  # noqa: F401
 
-TABLES = {"alembic_version", "code_envs", "revisions", "builds", "env_locks", "interpreters"}
+TABLES = {
+    "alembic_version",
+    "code_envs",
+    "revisions",
+    "builds",
+    "env_locks",
+    "interpreters",
+    "users",
+    "groups",
+    "group_members",
+    "api_tokens",
+    "login_failures",
+    "env_grants",
+    "env_requests",
+    "audit_log",
+}
 SUBPROCESS_TIMEOUT = 60
 
 

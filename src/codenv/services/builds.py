@@ -7,12 +7,14 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from codenv.builds.logs import read_from
 from codenv.domain.errors import NotFound
 from codenv.domain.spec import EnvSpec
 from codenv.jobs.liveness import holder_token
 from codenv.jobs.queue import DetachedProcessQueue
-from codenv.services.actor import Actor, may_use, require_update
+from codenv.services.actor import UPDATE, Actor, env_for, may_use
 from codenv.services.app import Codenv
+from codenv.services.audit import record
 from codenv.services.plans import check_spec
 from codenv.services.views import BuildInfo, UpdateResult
 from codenv.storage import queries
@@ -59,8 +61,7 @@ def request_update(
 ) -> UpdateResult:
     """Update: at once "already up to date" when the plan equals the active revision's."""
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_update(actor, env)
+        env = env_for(session, actor, name, UPDATE)
         spec = EnvSpec.from_dict(env.spec)
         active = queries.revision(session, env.id, env.active_revision or 0)
         env_id, env_name = env.id, env.name
@@ -69,6 +70,8 @@ def request_update(
         message = f"already up to date (revision {active.number})"
         return UpdateResult(env_name, None, True, message)
     build_id = enqueue_build(app, actor, env_id, env_name, upgrade_all=upgrade_all, rebuild=rebuild)
+    details = {"build": build_id, "upgrade_all": upgrade_all, "rebuild": rebuild}
+    record(app, actor, "env.update", env_name, details)
     return UpdateResult(env_name, build_id, False, f"build {build_id} queued")
 
 
@@ -76,14 +79,26 @@ def get_build(app: Codenv, actor: Actor, build_id: str) -> BuildInfo:
     with app.db.session() as session:
         row = session.get(BuildRow, build_id)
         env = session.get(CodeEnvRow, row.env_id) if row and row.env_id else None
-        if row is None or (env is not None and not may_use(actor, env)):
+        if row is None or not _may_see(actor, row, env):
             raise NotFound(f"no build {build_id!r}", field="build")
         return BuildInfo.of(row)
 
 
+def _may_see(actor: Actor, row: BuildRow, env: CodeEnvRow | None) -> bool:
+    if env is not None:
+        return may_use(actor, env)
+    # The env was deleted: its builds stay visible to those who may manage all, and the
+    # one who asked for the build.
+    return actor.manages_all or row.requested_by == actor.name
+
+
+def read_log(app: Codenv, actor: Actor, build_id: str, offset: int = 0) -> tuple[str, int]:
+    """The build's log text appended since `offset`, and the new offset (to follow it)."""
+    get_build(app, actor, build_id)
+    return read_from(log_path(app, build_id), max(0, offset))
+
+
 def list_builds(app: Codenv, actor: Actor, name: str) -> list[BuildInfo]:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        if not may_use(actor, env):
-            raise NotFound(f"no code env named {name!r}", field="name")
+        env = env_for(session, actor, name)
         return [BuildInfo.of(row) for row in queries.builds_of(session, env.id)]

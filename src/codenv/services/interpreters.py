@@ -9,6 +9,7 @@ from codenv.domain.pythons import Interpreter
 from codenv.interpreters import Discovery, check_addable, discover
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
+from codenv.services.audit import add_entry
 from codenv.storage.models import InterpreterRow
 
 
@@ -31,6 +32,7 @@ def add_python(app: Codenv, actor: Actor, path: str) -> Interpreter:
     with app.db.session() as session:
         if session.get(InterpreterRow, interpreter.path) is None:
             session.add(InterpreterRow(path=interpreter.path, added_by=actor.name))
+            add_entry(session, actor, "interpreter.add", interpreter.path)
     return interpreter
 
 
@@ -41,6 +43,7 @@ def remove_python(app: Codenv, actor: Actor, path: str) -> None:
         if row is None:
             raise NotFound(f"{path} was not added by an administrator", field="path")
         session.delete(row)
+        add_entry(session, actor, "interpreter.remove", path)
 
 
 def interpreter_for(found: Discovery, minor: str) -> Interpreter:

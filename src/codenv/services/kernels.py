@@ -8,7 +8,7 @@ from pathlib import Path
 from codenv.builds import kernels
 from codenv.domain.errors import Conflict
 from codenv.domain.spec import EnvSpec
-from codenv.services.actor import Actor, may_use, require_use
+from codenv.services.actor import Actor, env_for, may_use
 from codenv.services.app import Codenv
 from codenv.services.runtime import refresh_kernel
 from codenv.storage import queries
@@ -33,8 +33,7 @@ def list_kernels(app: Codenv, actor: Actor) -> list[dict[str, object]]:
 
 def install_kernel(app: Codenv, actor: Actor, name: str, prefix: Path | None = None) -> Path:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_use(actor, env)
+        env = env_for(session, actor, name)
         spec, env_name, built = EnvSpec.from_dict(env.spec), env.name, env.active_revision
     if not spec.install_jupyter_support:
         raise Conflict(
@@ -50,7 +49,6 @@ def install_kernel(app: Codenv, actor: Actor, name: str, prefix: Path | None = N
 
 def remove_kernel(app: Codenv, actor: Actor, name: str, prefix: Path | None = None) -> bool:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_use(actor, env)
+        env = env_for(session, actor, name)
         env_name = env.name
     return kernels.uninstall_kernelspec(app.settings.kernels_dir, env_name, target_dir(prefix))

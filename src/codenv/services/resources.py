@@ -12,12 +12,12 @@ from pathlib import Path
 from codenv.builds.layout import EnvLayout
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.resources import files
-from codenv.services.actor import Actor, require_update, require_use
+from codenv.services.actor import UPDATE, USE, Actor, env_for
 from codenv.services.app import Codenv
+from codenv.services.audit import record
 from codenv.services.builds import enqueue_build
 from codenv.services.envs import save_spec
 from codenv.services.runtime import env_vars
-from codenv.storage import queries
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,7 @@ class InitScript:
 
 def _layout(app: Codenv, actor: Actor, name: str, *, write: bool) -> tuple[EnvLayout, EnvSpec]:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        (require_update if write else require_use)(actor, env)
+        env = env_for(session, actor, name, UPDATE if write else USE)
         return EnvLayout.of(app.settings.envs_dir, env.name), EnvSpec.from_dict(env.spec)
 
 
@@ -80,10 +79,11 @@ def set_init_script(
 def run_init_script_now(app: Codenv, actor: Actor, name: str) -> str:
     """Queue a build that runs the init script in the active revision; returns its id."""
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_update(actor, env)
+        env = env_for(session, actor, name, UPDATE)
         env_id, env_name = env.id, env.name
-    return enqueue_build(app, actor, env_id, env_name, kind="init")
+    build_id = enqueue_build(app, actor, env_id, env_name, kind="init")
+    record(app, actor, "env.init_script.run", env_name, {"build": build_id})
+    return build_id
 
 
 def resource_env_vars(app: Codenv, actor: Actor, name: str) -> dict[str, str]:
@@ -103,8 +103,12 @@ def put_files(
     layout, _ = _layout(app, actor, name, write=True)
     layout.resources_dir.mkdir(parents=True, exist_ok=True)
     if unzip:
-        return files.put_zip(layout.resources_dir, source, dest or "")
-    return [files.put_file(layout.resources_dir, source, dest)]
+        written = files.put_zip(layout.resources_dir, source, dest or "")
+    else:
+        written = [files.put_file(layout.resources_dir, source, dest)]
+    details = {"dest": dest or "", "unzip": unzip, "entries": len(written)}
+    record(app, actor, "env.resources.put", layout.root.name, details)
+    return written
 
 
 def get_file(app: Codenv, actor: Actor, name: str, path: str, dest: Path) -> Path:
@@ -115,3 +119,4 @@ def get_file(app: Codenv, actor: Actor, name: str, path: str, dest: Path) -> Pat
 def remove_file(app: Codenv, actor: Actor, name: str, path: str) -> None:
     layout, _ = _layout(app, actor, name, write=True)
     files.remove(layout.resources_dir, path)
+    record(app, actor, "env.resources.remove", layout.root.name, {"path": path})

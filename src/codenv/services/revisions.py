@@ -9,8 +9,9 @@ from codenv.builds.layout import EnvLayout
 from codenv.domain.errors import Conflict, NotFound
 from codenv.domain.spec import EnvSpec
 from codenv.jobs.liveness import holder_alive, holder_token
-from codenv.services.actor import Actor, require_update, require_use
+from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
+from codenv.services.audit import record
 from codenv.services.runtime import refresh_kernel
 from codenv.services.views import RevisionInfo
 from codenv.storage import queries
@@ -19,8 +20,7 @@ from codenv.storage.models import CodeEnvRow, RevisionRow
 
 def list_revisions(app: Codenv, actor: Actor, name: str) -> list[RevisionInfo]:
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_use(actor, env)
+        env = env_for(session, actor, name)
         return [RevisionInfo.of(row, env.active_revision) for row in reversed(env.revisions)]
 
 
@@ -29,8 +29,7 @@ def installed_packages(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The packages recorded after the build of revision `number` (default: the active one)."""
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_use(actor, env)
+        env = env_for(session, actor, name)
         chosen = number if number is not None else env.active_revision
         if chosen is None:
             raise Conflict(f"code env {env.name!r} has never built successfully")
@@ -52,8 +51,7 @@ def _rollback_target(app: Codenv, row: RevisionRow | None, name: str, number: in
 def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
     """Switch back to a built revision without resolving; its spec becomes the saved spec."""
     with app.db.session() as session:
-        env = queries.require_env(session, name)
-        require_update(actor, env)
+        env = env_for(session, actor, name, UPDATE)
         _rollback_target(app, queries.revision(session, env.id, number), env.name, number)
         env_id, env_name = env.id, env.name
     token = f"rollback-{uuid.uuid4().hex[:22]}"
@@ -68,6 +66,7 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
             env.active_revision, env.spec = number, row.spec
             restored = RevisionInfo.of(row, number)
         refresh_kernel(app, env_name, EnvSpec.from_dict(row.spec))
+        record(app, actor, "env.rollback", env_name, {"revision": number})
         return restored
     finally:
         with app.db.session() as session:

@@ -1,11 +1,22 @@
-"""SQLAlchemy 2 models: code envs, revisions, builds, env locks, configured interpreters."""
+"""SQLAlchemy 2 models: code envs, revisions, builds, env locks, configured interpreters;
+users, groups, API tokens, env grants, code env requests and the audit log."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -30,11 +41,16 @@ class CodeEnvRow(Base):
     owner: Mapped[str] = mapped_column(String(128))
     spec: Mapped[dict[str, Any]]
     active_revision: Mapped[int | None]
+    usable_by_all: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     revisions: Mapped[list[RevisionRow]] = relationship(
         back_populates="env", cascade="all, delete-orphan", order_by="RevisionRow.number"
+    )
+    # Loaded with the env: every permission check needs them.
+    grants: Mapped[list[EnvGrantRow]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
     )
 
 
@@ -101,3 +117,135 @@ class InterpreterRow(Base):
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     added_by: Mapped[str] = mapped_column(String(128))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    memberships: Mapped[list[MembershipRow]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class GroupRow(Base):
+    """A group and the global rights it grants its members."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(512), default="")
+    administrator: Mapped[bool] = mapped_column(default=False)
+    may_create_envs: Mapped[bool] = mapped_column(default=False)
+    may_manage_all_envs: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[MembershipRow]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MembershipRow(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    group: Mapped[GroupRow] = relationship(back_populates="memberships", lazy="joined")
+    user: Mapped[UserRow] = relationship(back_populates="memberships", lazy="joined")
+
+
+class ApiTokenRow(Base):
+    """An API token: only the SHA-256 of its secret is kept, and a prefix to recognise it."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[UserRow] = relationship(lazy="joined")
+
+
+class LoginFailureRow(Base):
+    """Failed password logins per user name and source, to slow guessing down."""
+
+    __tablename__ = "login_failures"
+
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[datetime | None]
+
+
+class EnvGrantRow(Base):
+    """A group's right on one env: use, update or manage_users (each includes the ones before)."""
+
+    __tablename__ = "env_grants"
+
+    env_id: Mapped[int] = mapped_column(
+        ForeignKey("code_envs.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    level: Mapped[str] = mapped_column(String(16))
+
+    group: Mapped[GroupRow] = relationship(lazy="joined")
+
+
+class EnvRequestRow(Base):
+    """A user's request for a new code env, approved or rejected by an administrator."""
+
+    __tablename__ = "env_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # The name's key while the request is pending, NULL once decided: at most one pending
+    # request per name, enforced by the database.
+    pending_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    requester: Mapped[str] = mapped_column(String(128), index=True)
+    spec: Mapped[dict[str, Any]]
+    message: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None]
+    build_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditRow(Base):
+    """One change: who, what, on what, when, from where. Never holds a secret."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256), default="")
+    details: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(128), default="")

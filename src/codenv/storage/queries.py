@@ -11,7 +11,17 @@ from sqlalchemy.orm import Session
 from codenv.domain.errors import NotFound
 from codenv.domain.names import name_key
 from codenv.storage.db import Database
-from codenv.storage.models import BuildRow, CodeEnvRow, EnvLockRow, RevisionRow
+from codenv.storage.models import (
+    ApiTokenRow,
+    BuildRow,
+    CodeEnvRow,
+    EnvLockRow,
+    EnvRequestRow,
+    GroupRow,
+    MembershipRow,
+    RevisionRow,
+    UserRow,
+)
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -86,3 +96,82 @@ def env_lock(session: Session, env_id: int) -> EnvLockRow | None:
 
 def release_env_lock(session: Session, build_id: str) -> None:
     session.execute(delete(EnvLockRow).where(EnvLockRow.build_id == build_id))
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+def user_by_name(session: Session, name: str) -> UserRow | None:
+    return session.scalar(select(UserRow).where(UserRow.name_key == name_key(name.strip())))
+
+
+def require_user(session: Session, name: str, field: str = "user") -> UserRow:
+    user = user_by_name(session, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}", field=field)
+    return user
+
+
+def all_users(session: Session) -> Sequence[UserRow]:
+    return session.scalars(select(UserRow).order_by(UserRow.name_key)).all()
+
+
+def user_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(UserRow)) or 0
+
+
+def group_by_name(session: Session, name: str) -> GroupRow | None:
+    return session.scalar(select(GroupRow).where(GroupRow.name_key == name_key(name.strip())))
+
+
+def require_group(session: Session, name: str, field: str = "group") -> GroupRow:
+    group = group_by_name(session, name)
+    if group is None:
+        raise NotFound(f"no group named {name!r}", field=field)
+    return group
+
+
+def all_groups(session: Session) -> Sequence[GroupRow]:
+    return session.scalars(select(GroupRow).order_by(GroupRow.name_key)).all()
+
+
+def active_admin_count(session: Session) -> int:
+    """Active users in at least one group with the administrator right."""
+    return (
+        session.scalar(
+            select(func.count(func.distinct(UserRow.id)))
+            .join(MembershipRow, MembershipRow.user_id == UserRow.id)
+            .join(GroupRow, GroupRow.id == MembershipRow.group_id)
+            .where(UserRow.active.is_(True), GroupRow.administrator.is_(True))
+        )
+        or 0
+    )
+
+
+def token_by_hash(session: Session, secret_hash: str) -> ApiTokenRow | None:
+    return session.scalar(select(ApiTokenRow).where(ApiTokenRow.secret_hash == secret_hash))
+
+
+def tokens_of(session: Session, user_id: int | None) -> Sequence[ApiTokenRow]:
+    """The tokens of one user, or of every user (`None`), newest first."""
+    query = select(ApiTokenRow).order_by(ApiTokenRow.id.desc())
+    if user_id is not None:
+        query = query.where(ApiTokenRow.user_id == user_id)
+    return session.scalars(query).all()
+
+
+# --- code env requests --------------------------------------------------------------------
+
+
+def pending_request(session: Session, name: str) -> EnvRequestRow | None:
+    return session.scalar(select(EnvRequestRow).where(EnvRequestRow.pending_key == name_key(name)))
+
+
+def requests(session: Session, requester: str | None = None) -> Sequence[EnvRequestRow]:
+    """Pending first, then newest first; only `requester`'s when given."""
+    query = select(EnvRequestRow).order_by(
+        (EnvRequestRow.status != "pending"), EnvRequestRow.id.desc()
+    )
+    if requester is not None:
+        query = query.where(EnvRequestRow.requester == requester)
+    return session.scalars(query).all()

@@ -1,0 +1,147 @@
+"""Who is calling: password logins (slowed down after failures) and the Actor of a user.
+
+A failed login never says whether the user exists: an unknown name, a wrong password and a
+disabled user all answer the same AuthenticationFailed, after the same argon2 work. Failures are
+counted per user name and source (client address): after `free_attempts` of them, logins for
+that name from that source are refused for `base_delay_seconds`, doubling with each further
+failure up to `max_delay_seconds`; a success clears the count. The counter is a table, so it
+holds across server processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from codenv.domain.names import name_key
+from codenv.services.accounts import verify_password
+from codenv.services.actor import Actor, AuthenticationFailed, TooManyAttempts
+from codenv.services.app import Codenv
+from codenv.services.audit import add_entry
+from codenv.services.views import as_utc
+from codenv.storage import queries
+from codenv.storage.models import LoginFailureRow, UserRow, utcnow
+
+LOGIN_FAILED = "wrong user name or password"
+SESSION_ENDED = "your session has ended; log in again"
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    free_attempts: int = 5
+    base_delay_seconds: float = 30.0
+    max_delay_seconds: float = 900.0
+    # A count whose last failure is older than this starts again from zero.
+    forget_after_seconds: float = 86400.0
+
+    def delay(self, failures: int) -> float:
+        if failures < self.free_attempts:
+            return 0.0
+        doubled = self.base_delay_seconds * 2.0 ** (failures - self.free_attempts)
+        return min(self.max_delay_seconds, doubled)
+
+
+DEFAULT_LOGIN_POLICY = LoginPolicy()
+
+
+def actor_of(user: UserRow, source: str = "") -> Actor:
+    """The rights of `user` as their groups grant them now."""
+    groups = [membership.group for membership in user.memberships]
+    admin = any(group.administrator for group in groups)
+    return Actor(
+        name=user.name,
+        user_id=user.id,
+        groups=frozenset(group.name for group in groups),
+        is_admin=admin,
+        may_create=admin or any(group.may_create_envs for group in groups),
+        may_manage_all=admin or any(group.may_manage_all_envs for group in groups),
+        source=source,
+    )
+
+
+def load_actor(app: Codenv, user_id: int, *, source: str = "") -> Actor:
+    """The Actor of a logged-in user (a browser session), with their rights as of now;
+    AuthenticationFailed when the user was disabled or removed meanwhile."""
+    with app.db.session() as session:
+        user = session.get(UserRow, user_id)
+        if user is None or not user.active:
+            raise AuthenticationFailed(SESSION_ENDED)
+        return actor_of(user, source)
+
+
+def _key(name: str, source: str) -> tuple[str, str]:
+    return name_key(name.strip())[:128], source[:128]
+
+
+def _blocked_for(app: Codenv, key: tuple[str, str], now: datetime) -> int:
+    with app.db.session() as session:
+        row = session.get(LoginFailureRow, key)
+        until = as_utc(row.blocked_until) if row is not None else None
+    if until is None or until <= now:
+        return 0
+    return max(1, round((until - now).total_seconds() + 0.5))
+
+
+def _count_failure(app: Codenv, key: tuple[str, str], now: datetime, policy: LoginPolicy) -> None:
+    for _ in range(3):  # two first failures racing for the row: the loser updates it
+        try:
+            with app.db.session() as session:
+                row = session.get(LoginFailureRow, key, with_for_update=True)
+                if row is None:
+                    row = LoginFailureRow(name_key=key[0], source=key[1], failures=0)
+                    session.add(row)
+                last = as_utc(row.last_failure_at)
+                if last and (now - last).total_seconds() > policy.forget_after_seconds:
+                    row.failures = 0
+                row.failures += 1
+                row.last_failure_at = now
+                delay = policy.delay(row.failures)
+                row.blocked_until = now + timedelta(seconds=delay) if delay else None
+            return
+        except IntegrityError:
+            continue
+
+
+def _check_password(app: Codenv, name: str, password: str, source: str) -> Actor | None:
+    with app.db.session() as session:
+        user = queries.user_by_name(session, name)
+        if verify_password(user, password) and user is not None and user.active:
+            add_entry(session, user.name, "login.succeeded", user.name, source=source)
+            return actor_of(user, source)
+    return None
+
+
+def authenticate_password(
+    app: Codenv,
+    name: str,
+    password: str,
+    source: str,
+    *,
+    policy: LoginPolicy = DEFAULT_LOGIN_POLICY,
+    now: datetime | None = None,
+) -> Actor:
+    """The Actor of the user `name` when `password` is theirs and they are active.
+
+    Raises AuthenticationFailed (401) otherwise, and TooManyAttempts (429, with `retry_after`
+    seconds) while this name is blocked for this source."""
+    moment = now or utcnow()
+    key = _key(name, source)
+    wait = _blocked_for(app, key, moment)
+    if wait:
+        raise TooManyAttempts(
+            f"too many failed logins; try again in {wait} seconds", retry_after=wait
+        )
+    actor = _check_password(app, name, password, source)
+    if actor is not None:
+        with app.db.session() as session:
+            row = session.get(LoginFailureRow, key)
+            if row is not None:
+                session.delete(row)
+        return actor
+    _count_failure(app, key, moment, policy)
+    with app.db.session() as session:
+        typed = name.strip()[:64]
+        add_entry(session, typed or "?", "login.failed", typed, source=source)
+    raise AuthenticationFailed(LOGIN_FAILED)
