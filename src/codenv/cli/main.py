@@ -15,6 +15,7 @@ from codenv.cli import (
     resources_cmd,
     revisions_cmd,
     runtime_cmd,
+    serve_cmd,
     settings_cmd,
 )
 from codenv.cli.context import STATE
@@ -45,6 +46,7 @@ revisions_cmd.register(app)
 runtime_cmd.register(app)
 resources_cmd.register(app)
 settings_cmd.register(app)
+serve_cmd.register(app)
 
 
 def run() -> None:

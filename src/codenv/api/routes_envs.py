@@ -1,0 +1,154 @@
+"""/api/v1/envs: code envs, their builds, revisions, installed packages and permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from codenv.api.deps import Caller
+from codenv.api.schemas import (
+    CreateEnvBody,
+    PermissionsBody,
+    RollbackBody,
+    SaveSpecBody,
+    SpecBody,
+    UpdateBody,
+)
+from codenv.builds.logs import follow, read_from
+from codenv.domain.spec import EnvSpec, SetRef, SpecChanges
+from codenv.services import builds, envs, permissions, revisions
+
+router = APIRouter(prefix="/api/v1", tags=["envs"])
+
+
+def spec_of(body: SpecBody) -> EnvSpec:
+    return EnvSpec(
+        python=body.python,
+        install_core_packages=body.install_core_packages,
+        install_jupyter_support=body.install_jupyter_support,
+        package_sets=tuple(SetRef.parse(text) for text in body.package_sets),
+        requested=body.requested,
+        description=body.description,
+    )
+
+
+@router.get("/envs")
+def list_envs(call: Caller) -> list[dict[str, Any]]:
+    return [info.to_dict() for info in envs.list_envs(call.app, call.actor)]
+
+
+@router.post("/envs", status_code=status.HTTP_202_ACCEPTED)
+def create_env(body: CreateEnvBody, call: Caller) -> dict[str, Any]:
+    created = envs.create_env(call.app, call.actor, body.name, spec_of(body))
+    return {"env": created.env, "build_id": created.build_id}
+
+
+@router.get("/envs/{name}")
+def show_env(name: str, call: Caller) -> dict[str, Any]:
+    return envs.show_env(call.app, call.actor, name).to_dict()
+
+
+@router.delete("/envs/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_env(name: str, call: Caller, delete_resources: bool = False) -> Response:
+    envs.delete_env(call.app, call.actor, name, delete_resources=delete_resources)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/envs/{name}/spec")
+def save_spec(name: str, body: SaveSpecBody, call: Caller) -> dict[str, Any]:
+    """Save (and, with `update`, Save and update)."""
+    changes = SpecChanges(
+        requested=body.requested,
+        add=tuple(body.add),
+        remove=tuple(body.remove),
+        add_sets=tuple(body.add_sets),
+        remove_sets=tuple(body.remove_sets),
+        python=body.python,
+        install_core_packages=body.install_core_packages,
+        install_jupyter_support=body.install_jupyter_support,
+        description=body.description,
+        install_options=None if body.install_options is None else tuple(body.install_options),
+        inherit_install_options=body.inherit_install_options,
+        venv_options=None if body.venv_options is None else tuple(body.venv_options),
+        inherit_venv_options=body.inherit_venv_options,
+    )
+    spec = envs.save_spec(call.app, call.actor, name, changes)
+    result: dict[str, Any] = {"spec": spec.to_dict(), "update": None}
+    if body.update:
+        result["update"] = builds.request_update(
+            call.app, call.actor, name, upgrade_all=body.upgrade_all, rebuild=body.rebuild
+        ).to_dict()
+    return result
+
+
+@router.post("/envs/{name}/update")
+def update_env(name: str, body: UpdateBody, call: Caller) -> dict[str, Any]:
+    return builds.request_update(
+        call.app, call.actor, name, upgrade_all=body.upgrade_all, rebuild=body.rebuild
+    ).to_dict()
+
+
+@router.get("/envs/{name}/builds")
+def list_builds(name: str, call: Caller) -> list[dict[str, Any]]:
+    return [build.to_dict() for build in builds.list_builds(call.app, call.actor, name)]
+
+
+@router.get("/builds/{build_id}")
+def get_build(build_id: str, call: Caller) -> dict[str, Any]:
+    return builds.get_build(call.app, call.actor, build_id).to_dict()
+
+
+@router.get("/builds/{build_id}/log", response_class=PlainTextResponse)
+def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> PlainTextResponse:
+    """The log from `offset`; `X-Log-Offset` gives where to continue, `X-Build-Finished`."""
+    build = builds.get_build(call.app, call.actor, build_id)
+    text, end = read_from(builds.log_path(call.app, build_id), offset)
+    headers = {"X-Log-Offset": str(end), "X-Build-Finished": str(build.finished).lower()}
+    return PlainTextResponse(text, headers=headers)
+
+
+@router.get("/builds/{build_id}/log/stream")
+def stream_log(build_id: str, call: Caller) -> StreamingResponse:
+    """The log as it is written, until the build ends."""
+    builds.get_build(call.app, call.actor, build_id)
+
+    def finished() -> bool:
+        return builds.get_build(call.app, call.actor, build_id).finished
+
+    chunks = follow(builds.log_path(call.app, build_id), finished, interval=0.2)
+    return StreamingResponse(chunks, media_type="text/plain")
+
+
+@router.get("/envs/{name}/installed")
+def installed(name: str, call: Caller, revision: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    number, packages = revisions.installed_packages(call.app, call.actor, name, revision)
+    return {"env": name, "revision": number, "packages": packages}
+
+
+@router.get("/envs/{name}/revisions")
+def list_revisions(name: str, call: Caller) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in revisions.list_revisions(call.app, call.actor, name)]
+
+
+@router.post("/envs/{name}/rollback")
+def rollback(name: str, body: RollbackBody, call: Caller) -> dict[str, Any]:
+    return revisions.rollback(call.app, call.actor, name, body.revision).to_dict()
+
+
+@router.get("/envs/{name}/permissions")
+def get_permissions(name: str, call: Caller) -> dict[str, Any]:
+    return permissions.get_permissions(call.app, call.actor, name).to_dict()
+
+
+@router.put("/envs/{name}/permissions")
+def set_permissions(name: str, body: PermissionsBody, call: Caller) -> dict[str, Any]:
+    return permissions.set_permissions(
+        call.app,
+        call.actor,
+        name,
+        owner=body.owner,
+        usable_by_all=body.usable_by_all,
+        grants=body.grants,
+    ).to_dict()

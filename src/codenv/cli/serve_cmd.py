@@ -1,0 +1,41 @@
+"""`codenv serve`: the HTTP server (REST API) on this node's home."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from codenv.cli.context import state
+from codenv.services.accounts import ensure_initial_admin
+
+ADMIN_PASSWORD_VARIABLE = "CODENV_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8765,
+) -> None:
+    """Start the server. On the first start it creates the administrator `admin` and prints a
+    one-time password (or takes it from CODENV_ADMIN_PASSWORD)."""
+    import uvicorn
+
+    from codenv.api.app import create_app
+
+    cli = state()
+    app = cli.open()
+    name, password = ensure_initial_admin(app, os.environ.get(ADMIN_PASSWORD_VARIABLE))
+    if password is not None and ADMIN_PASSWORD_VARIABLE not in os.environ:
+        cli.err.print(
+            f"created the administrator {name!r} with the one-time password: "
+            f"{password}\n(log in and change it)",
+            highlight=False,
+            markup=False,
+        )
+    cli.err.print(f"codenv serving {app.settings.home} on http://{host}:{port}", highlight=False)
+    uvicorn.run(create_app(app.settings, app), host=host, port=port, log_level="warning")
+
+
+def register(root: typer.Typer) -> None:
+    root.command()(serve)

@@ -1,0 +1,87 @@
+"""The real codenv server (uvicorn, HTTP on loopback) for API tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from codenv.api.app import create_app
+from codenv.services.accounts import ensure_initial_admin
+from codenv.services.app import Codenv, open_codenv
+from codenv.settings import load_settings
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    app: Codenv
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
+
+    def login(self, name: str, password: str) -> httpx.Client:
+        """A browser-like client: session cookie plus the CSRF header on every request."""
+        client = httpx.Client(base_url=self.url, timeout=120)
+        response = client.post("/api/v1/session", json={"name": name, "password": password})
+        response.raise_for_status()
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        return client
+
+    def admin_token(self) -> str:
+        admin = self.login("admin", ADMIN_PASSWORD)
+        try:
+            response = admin.post("/api/v1/tokens", json={"name": "tests"})
+            response.raise_for_status()
+            return str(response.json()["secret"])
+        finally:
+            admin.close()
+
+
+@contextmanager
+def running_server(home: Path, index_url: str) -> Iterator[RunningServer]:
+    settings = load_settings(home, {"CODENV_INDEX_URL": index_url})
+    app = open_codenv(settings)
+    ensure_initial_admin(app, ADMIN_PASSWORD)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, app), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        app.close()
+
+
+def wait_for_build(client: httpx.Client, build_id: str, timeout: float = 180) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        build = client.get(f"/api/v1/builds/{build_id}").json()
+        if build["status"] in ("succeeded", "failed", "cancelled"):
+            return dict(build)
+        time.sleep(0.1)
+    raise AssertionError(f"build {build_id} did not finish in {timeout} s")
