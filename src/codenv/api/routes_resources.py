@@ -69,6 +69,7 @@ async def upload(
     name: str, path: str, request: Request, call: Caller, unzip: bool = False
 ) -> list[dict[str, Any]]:
     """The request body is the file (with `unzip`, a zip unpacked into `path`)."""
+    resources.require_files_write(call.app, call.actor, name)
     workdir = Path(tempfile.mkdtemp(prefix="codenv-upload-"))
     try:
         source = workdir / (Path(path).name or "upload")
@@ -82,7 +83,11 @@ async def upload(
 @router.get("/envs/{name}/resources/content/{path:path}", response_class=FileResponse)
 def download(name: str, path: str, call: Caller) -> FileResponse:
     workdir = Path(tempfile.mkdtemp(prefix="codenv-download-"))
-    copy = resources.get_file(call.app, call.actor, name, path, workdir)
+    try:
+        copy = resources.get_file(call.app, call.actor, name, path, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     cleanup = BackgroundTask(shutil.rmtree, workdir, ignore_errors=True)
     return FileResponse(copy, filename=copy.name, background=cleanup)
 

@@ -1,37 +1,78 @@
-"""What every CLI command shares: the home it acts on, the app it opens, how it prints."""
+"""What every CLI command shares: where it acts (a home, or a server), how it prints."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import platformdirs
 import typer
 from rich.console import Console, RenderableType
 
-from codenv.services.actor import Actor
-from codenv.services.app import Codenv, QueueKind, open_codenv
-from codenv.settings import load_settings
+from codenv.domain.errors import CodenvError
+
+if TYPE_CHECKING:
+    from codenv.cli.local_backend import LocalBackend
+    from codenv.cli.remote_backend import RemoteBackend
+    from codenv.services.app import Codenv, QueueKind
+
+TOKEN_VARIABLE = "CODENV_TOKEN"  # noqa: S105 (a variable name)
+
+
+def token_file() -> Path:
+    return Path(platformdirs.user_config_dir("codenv", appauthor=False)) / "token"
+
+
+def read_token() -> str:
+    """The API token: CODENV_TOKEN, else the user's config file (`codenv login` writes it)."""
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token and token_file().exists():
+        token = token_file().read_text("utf-8").strip()
+    if not token:
+        raise CodenvError(
+            f"remote mode needs an API token: set {TOKEN_VARIABLE} or write it to {token_file()}",
+            field="token",
+        )
+    return token
 
 
 @dataclass
 class CliState:
     home: Path | None = None
+    url: str | None = None
     json: bool = False
-    app: Codenv | None = None
+    backend_: LocalBackend | RemoteBackend | None = None
     out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
 
-    def open(self, queue: QueueKind = "threads") -> Codenv:
-        if self.app is None:
-            self.app = open_codenv(load_settings(self.home), queue=queue)
-        return self.app
+    def backend(self, queue: QueueKind = "threads") -> LocalBackend | RemoteBackend:
+        """The home itself (local mode) or the server at --url (remote mode)."""
+        if self.backend_ is None:
+            if self.url:
+                from codenv.cli.remote_backend import RemoteBackend
 
-    @property
-    def actor(self) -> Actor:
-        return Actor.local_admin()
+                self.backend_ = RemoteBackend(self.url, read_token())
+            else:
+                from codenv.cli.local_backend import LocalBackend
+
+                self.backend_ = LocalBackend(self.home, queue)
+        return self.backend_
+
+    def open(self, queue: QueueKind = "threads") -> Codenv:
+        """The home's application context, for what only runs on the node itself."""
+        if self.url:
+            raise CodenvError(
+                "this command runs on the node itself: use it there, without --url", field="url"
+            )
+        from codenv.cli.local_backend import LocalBackend
+
+        backend = self.backend(queue)
+        assert isinstance(backend, LocalBackend)
+        return backend.app
 
     def emit(self, data: Any, human: RenderableType) -> None:
         """Print `data` as JSON with --json, else the human rendering."""
@@ -41,9 +82,9 @@ class CliState:
             self.out.print(human, highlight=False)
 
     def close(self) -> None:
-        if self.app is not None:
-            self.app.close()
-            self.app = None
+        if self.backend_ is not None:
+            self.backend_.close()
+            self.backend_ = None
 
 
 STATE = CliState()

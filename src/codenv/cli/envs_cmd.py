@@ -12,7 +12,6 @@ from codenv.cli.progress import wait_for_build
 from codenv.cli.render import envs_table, print_env
 from codenv.domain.errors import InvalidSpec
 from codenv.domain.spec import EnvSpec, SetRef, SpecChanges
-from codenv.services import builds, envs
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the build id and return.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show the whole build log.")]
@@ -32,13 +31,11 @@ def _read_requirements(path: Path | None) -> str | None:
 
 
 def _finish_build(cli: CliState, env: str, build_id: str, no_wait: bool, verbose: bool) -> None:
-    app = cli.app
-    assert app is not None
     if no_wait:
         cli.emit({"env": env, "build_id": build_id}, build_id)
         return
-    build = wait_for_build(app, cli.actor, build_id, cli.err, verbose=verbose)
-    cli.emit(build.to_dict(), f"{env}: revision {build.revision} is active")
+    build = wait_for_build(cli.backend(), build_id, cli.err, verbose=verbose)
+    cli.emit(build, f"{env}: revision {build['revision']} is active")
 
 
 def create(
@@ -67,8 +64,8 @@ def create(
         requested=_read_requirements(requirements) or "",
         description=description,
     )
-    created = envs.create_env(cli.open("detached" if no_wait else "threads"), cli.actor, name, spec)
-    _finish_build(cli, created.env, created.build_id, no_wait, verbose)
+    created = cli.backend("detached" if no_wait else "threads").create(name, spec)
+    _finish_build(cli, created["env"], created["build_id"], no_wait, verbose)
 
 
 def save(
@@ -122,12 +119,11 @@ def save(
         venv_options=tuple(tokens or ()) if venv_options else None,
         inherit_venv_options=inherit_venv,
     )
-    app = cli.open("detached" if no_wait else "threads")
-    spec = envs.save_spec(app, cli.actor, name, changes)
+    spec = cli.backend("detached" if no_wait else "threads").save(name, changes)
     if update:
         _update(cli, name, upgrade_all, rebuild, no_wait, verbose)
     else:
-        cli.emit(spec.to_dict(), f"{name}: spec saved (run `codenv update {name}` to build it)")
+        cli.emit(spec, f"{name}: spec saved (run `codenv update {name}` to build it)")
 
 
 def _check_tokens(install: bool, venv: bool, tokens: list[str] | None) -> None:
@@ -143,12 +139,11 @@ def _check_tokens(install: bool, venv: bool, tokens: list[str] | None) -> None:
 def _update(
     cli: CliState, name: str, upgrade_all: bool, rebuild: bool, no_wait: bool, verbose: bool
 ) -> None:
-    app = cli.open("detached" if no_wait else "threads")
-    result = builds.request_update(app, cli.actor, name, upgrade_all=upgrade_all, rebuild=rebuild)
-    if result.build_id is None:
-        cli.emit(result.to_dict(), f"{result.env}: {result.message}")
+    result = cli.backend("detached" if no_wait else "threads").update(name, upgrade_all, rebuild)
+    if result["build_id"] is None:
+        cli.emit(result, f"{result['env']}: {result['message']}")
         return
-    _finish_build(cli, result.env, result.build_id, no_wait, verbose)
+    _finish_build(cli, result["env"], result["build_id"], no_wait, verbose)
 
 
 def update(
@@ -166,9 +161,9 @@ def update(
 def show(name: str, json_output: bool = JsonOption) -> None:
     """Spec, base packages, status, active revision, interpreter, disk size."""
     cli = state(json_output)
-    info = envs.show_env(cli.open(), cli.actor, name)
+    info = cli.backend().show(name)
     if cli.json:
-        print_json(info.to_dict())
+        print_json(info)
     else:
         print_env(cli.out, info)
 
@@ -176,8 +171,8 @@ def show(name: str, json_output: bool = JsonOption) -> None:
 def list_envs(json_output: bool = JsonOption) -> None:
     """List the code envs."""
     cli = state(json_output)
-    found = envs.list_envs(cli.open(), cli.actor)
-    cli.emit([info.to_dict() for info in found], envs_table(found))
+    found = cli.backend().list_envs()
+    cli.emit(found, envs_table(found))
 
 
 def delete(
@@ -190,13 +185,13 @@ def delete(
 ) -> None:
     """Delete a code env, its revisions and (after confirmation) its resources."""
     cli = state()
-    app = cli.open()
-    envs.show_env(app, cli.actor, name)
+    backend = cli.backend()
+    backend.show(name)
     if not yes:
         typer.confirm(f"Delete code env {name!r} and all its revisions?", abort=True)
     if resources is None:
         resources = not yes and typer.confirm(f"Also delete the resources directory of {name!r}?")
-    envs.delete_env(app, cli.actor, name, delete_resources=resources)
+    backend.delete(name, resources)
     cli.out.print(f"deleted {name}", highlight=False)
 
 

@@ -36,8 +36,17 @@ def main(
         Path | None,
         typer.Option("--home", envvar="CODENV_HOME", help="codenv's data directory."),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="CODENV_URL",
+            help="A codenv server to act on (remote mode; token from CODENV_TOKEN).",
+        ),
+    ] = None,
 ) -> None:
     STATE.home = home
+    STATE.url = url
 
 
 pythons_cmd.register(app)

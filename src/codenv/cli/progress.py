@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from typing import Any
+
 from rich.console import Console
 
-from codenv.builds.logs import follow
+from codenv.cli.local_backend import LocalBackend
+from codenv.cli.remote_backend import RemoteBackend
 from codenv.domain.errors import BuildFailed
-from codenv.services.actor import Actor
-from codenv.services.app import Codenv
-from codenv.services.builds import get_build, log_path
-from codenv.services.views import BuildInfo
+
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def follow_log(
+    backend: LocalBackend | RemoteBackend, build_id: str, interval: float
+) -> Iterator[str]:
+    """The build's log as it is appended, until the build has ended and all is read."""
+    offset = 0
+    while True:
+        done = backend.build(build_id)["status"] in FINISHED
+        text, offset = backend.read_log(build_id, offset)
+        if text:
+            yield text
+        if done:
+            return
+        time.sleep(interval)
 
 
 def _show(console: Console, text: str, verbose: bool) -> str:
@@ -23,23 +41,23 @@ def _show(console: Console, text: str, verbose: bool) -> str:
 
 
 def wait_for_build(
-    app: Codenv, actor: Actor, build_id: str, console: Console, *, verbose: bool = False
-) -> BuildInfo:
+    backend: LocalBackend | RemoteBackend, build_id: str, console: Console, *, verbose: bool = False
+) -> dict[str, Any]:
     """Print the build's progress until it ends; BuildFailed (exit code 4) when it failed."""
     status = console.status("queued", spinner="dots") if console.is_terminal else None
     if status is not None:
         status.start()
     try:
-        finished = lambda: get_build(app, actor, build_id).finished  # noqa: E731
-        for text in follow(log_path(app, build_id), finished):
+        interval = 0.2 if backend.remote else 0.05
+        for text in follow_log(backend, build_id, interval):
             last = _show(console, text, verbose)
             if status is not None and last:
                 status.update(last[:120])
     finally:
         if status is not None:
             status.stop()
-    app.queue.wait(build_id)
-    build = get_build(app, actor, build_id)
-    if build.status == "failed":
-        raise BuildFailed(f"build {build_id} failed: {build.error}")
+    backend.build_done(build_id)
+    build = backend.build(build_id)
+    if build["status"] == "failed":
+        raise BuildFailed(f"build {build_id} failed: {build['error']}")
     return build

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from codenv.cli.context import JsonOption, state
 from codenv.cli.render import pythons_table, sets_table
-from codenv.services import interpreters
 
 pythons = typer.Typer(help="Python interpreters found on this node.", invoke_without_command=True)
 
@@ -24,36 +22,32 @@ def list_pythons(
     if ctx.invoked_subcommand is not None:
         return
     cli = state(json_output)
-    found = interpreters.list_pythons(cli.open(), cli.actor)
-    data = {
-        "interpreters": [item.to_dict() for item in found.found],
-        "refused": [asdict(item) for item in found.refused],
-    }
-    cli.emit(data, pythons_table(found, show_all))
+    found = cli.backend().pythons()
+    cli.emit(found, pythons_table(found, show_all))
 
 
 @pythons.command("add")
 def add_python(path: str, json_output: bool = JsonOption) -> None:
     """Add an interpreter by absolute path (CPython 3.6 or newer)."""
     cli = state(json_output)
-    added = interpreters.add_python(cli.open(), cli.actor, path)
-    note = " (deprecated)" if added.deprecated else ""
-    cli.emit(added.to_dict(), f"added Python {added.version}{note}: {added.path}")
+    added = cli.backend().add_python(path)
+    note = " (deprecated)" if added["deprecated"] else ""
+    cli.emit(added, f"added Python {added['version']}{note}: {added['path']}")
 
 
 @pythons.command("remove")
 def remove_python(path: str) -> None:
     """Forget an interpreter an administrator added."""
     cli = state()
-    interpreters.remove_python(cli.open(), cli.actor, path)
+    cli.backend().remove_python(path)
     cli.out.print(f"removed {path}", highlight=False)
 
 
 def list_sets(json_output: bool = JsonOption) -> None:
     """List the package-set catalog: id, title, Python range, variants, requirements."""
     cli = state(json_output)
-    catalog = cli.open().catalog
-    cli.emit([item.to_dict() for item in catalog.sets], sets_table(catalog))
+    found = cli.backend().sets()
+    cli.emit(found, sets_table(found))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,18 +12,15 @@ from codenv.cli.context import JsonOption, state
 from codenv.cli.progress import wait_for_build
 from codenv.cli.render import human_size
 from codenv.domain.errors import InvalidSpec
-from codenv.resources.files import Entry
-from codenv.services import resources
 
 app = typer.Typer(help="The env's managed resources directory, init script and env vars.")
 
 
-def _entries_table(entries: list[Entry]) -> Table:
+def _entries_table(entries: list[dict[str, Any]]) -> Table:
     table = Table("path", "kind", "size")
     for entry in entries:
-        table.add_row(
-            entry.path + ("/" if entry.kind == "dir" else ""), entry.kind, human_size(entry.size)
-        )
+        slash = "/" if entry["kind"] == "dir" else ""
+        table.add_row(entry["path"] + slash, entry["kind"], human_size(entry["size"]))
     return table
 
 
@@ -39,9 +36,9 @@ def script(
 ) -> None:
     """Show or change the resources init script and its two options (Save, no build)."""
     cli = state(json_output)
-    app_ = cli.open()
+    backend = cli.backend()
     if set_file is None and on_update is None and on_api_node is None:
-        found = resources.get_init_script(app_, cli.actor, name)
+        found = backend.get_script(name)
     else:
         text = None
         if set_file is not None:
@@ -51,32 +48,29 @@ def script(
                 raise InvalidSpec(
                     f"cannot read {set_file}: {error.strerror}", field="script"
                 ) from error
-        found = resources.set_init_script(
-            app_, cli.actor, name, script=text, run_on_update=on_update, run_on_api_node=on_api_node
-        )
+        found = backend.set_script(name, text, on_update, on_api_node)
     human = (
-        f"run on update: {'yes' if found.run_on_update else 'no'}; "
-        f"run on an API node: {'yes' if found.run_on_api_node else 'no'}\n"
-        + (found.script or "(no init script)")
+        f"run on update: {'yes' if found['run_on_update'] else 'no'}; "
+        f"run on an API node: {'yes' if found['run_on_api_node'] else 'no'}\n"
+        + (found["script"] or "(no init script)")
     )
-    cli.emit(found.to_dict(), human)
+    cli.emit(found, human)
 
 
 @app.command("init")
 def init(name: str, json_output: bool = JsonOption) -> None:
     """Run the resources init script now, in the active revision (a build with a log)."""
     cli = state(json_output)
-    app_ = cli.open()
-    build_id = resources.run_init_script_now(app_, cli.actor, name)
-    build = wait_for_build(app_, cli.actor, build_id, cli.err)
-    cli.emit(build.to_dict(), f"{name}: resources init script done")
+    backend = cli.backend()
+    build = wait_for_build(backend, backend.run_init(name), cli.err)
+    cli.emit(build, f"{name}: resources init script done")
 
 
 @app.command("vars")
 def env_vars(name: str, json_output: bool = JsonOption) -> None:
     """The env vars every command using the env gets (paths resolved)."""
     cli = state(json_output)
-    found = resources.resource_env_vars(cli.open(), cli.actor, name)
+    found = cli.backend().env_vars(name)
     table = Table("name", "value")
     for key, value in found.items():
         table.add_row(key, value)
@@ -87,8 +81,8 @@ def env_vars(name: str, json_output: bool = JsonOption) -> None:
 def list_files(name: str, path: str = typer.Argument(""), json_output: bool = JsonOption) -> None:
     """List a directory of the resources dir, with sizes."""
     cli = state(json_output)
-    entries = resources.list_files(cli.open(), cli.actor, name, path)
-    cli.emit([entry.to_dict() for entry in entries], _entries_table(entries))
+    entries = cli.backend().list_files(name, path)
+    cli.emit(entries, _entries_table(entries))
 
 
 @app.command("put")
@@ -101,15 +95,15 @@ def put(
 ) -> None:
     """Upload a file (or, with --unzip, a zip's contents) into the resources dir."""
     cli = state(json_output)
-    entries = resources.put_files(cli.open(), cli.actor, name, local, dest, unzip=unzip)
-    cli.emit([entry.to_dict() for entry in entries], _entries_table(entries))
+    entries = cli.backend().put_file(name, local, dest, unzip)
+    cli.emit(entries, _entries_table(entries))
 
 
 @app.command("get")
 def get(name: str, path: str, local: Annotated[Path, typer.Argument()] = Path()) -> None:
     """Download a file of the resources dir."""
     cli = state()
-    written = resources.get_file(cli.open(), cli.actor, name, path, local)
+    written = cli.backend().get_file(name, path, local)
     cli.out.print(str(written), highlight=False)
 
 
@@ -117,7 +111,7 @@ def get(name: str, path: str, local: Annotated[Path, typer.Argument()] = Path())
 def remove(name: str, path: str) -> None:
     """Delete a file or directory of the resources dir."""
     cli = state()
-    resources.remove_file(cli.open(), cli.actor, name, path)
+    cli.backend().remove_file(name, path)
     cli.out.print(f"removed {path}", highlight=False)
 
 

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from codenv.builds.logs import follow, read_from
 from codenv.cli.context import JsonOption, state
+from codenv.cli.progress import follow_log as follow
 from codenv.cli.render import builds_table, installed_table, revisions_table
 from codenv.domain.errors import NotFound
-from codenv.services import build_jobs, builds, revisions
+from codenv.services import build_jobs
 
 
 def installed(
@@ -21,29 +21,29 @@ def installed(
 ) -> None:
     """Packages actually installed in a revision, as recorded after its build."""
     cli = state(json_output)
-    number, packages = revisions.installed_packages(cli.open(), cli.actor, name, revision)
-    cli.emit({"env": name, "revision": number, "packages": packages}, installed_table(packages))
+    found = cli.backend().installed(name, revision)
+    cli.emit(found, installed_table(found["packages"]))
 
 
 def list_revisions(name: str, json_output: bool = JsonOption) -> None:
     """The env's revisions, newest first; * marks the active one."""
     cli = state(json_output)
-    found = revisions.list_revisions(cli.open(), cli.actor, name)
-    cli.emit([item.to_dict() for item in found], revisions_table(found))
+    found = cli.backend().revisions(name)
+    cli.emit(found, revisions_table(found))
 
 
 def rollback(name: str, number: int, json_output: bool = JsonOption) -> None:
     """Switch back to revision NUMBER at once, without resolving again."""
     cli = state(json_output)
-    restored = revisions.rollback(cli.open(), cli.actor, name, number)
-    cli.emit(restored.to_dict(), f"{name}: revision {restored.number} is active")
+    restored = cli.backend().rollback(name, number)
+    cli.emit(restored, f"{name}: revision {restored['number']} is active")
 
 
 def list_builds(name: str, json_output: bool = JsonOption) -> None:
     """The env's builds, newest first."""
     cli = state(json_output)
-    found = builds.list_builds(cli.open(), cli.actor, name)
-    cli.emit([item.to_dict() for item in found], builds_table(found))
+    found = cli.backend().builds(name)
+    cli.emit(found, builds_table(found))
 
 
 def logs(
@@ -53,21 +53,19 @@ def logs(
 ) -> None:
     """Print a build's log (append-only; readable while the build runs)."""
     cli = state()
-    app = cli.open()
-    known = builds.list_builds(app, cli.actor, name)
-    chosen = next((b for b in known if build is None or b.id == build), None)
+    backend = cli.backend()
+    known = backend.builds(name)
+    chosen = next((b for b in known if build is None or b["id"] == build), None)
     if chosen is None:
         raise NotFound(
             f"no build {build!r} of {name!r}" if build else f"{name!r} has no builds", field="build"
         )
-    path = builds.log_path(app, chosen.id)
     if follow_log:
-        finished = lambda: builds.get_build(app, cli.actor, chosen.id).finished  # noqa: E731
-        for text in follow(path, finished):
+        for text in follow(backend, chosen["id"], 0.2 if backend.remote else 0.05):
             sys.stdout.write(text)
             sys.stdout.flush()
     else:
-        sys.stdout.write(read_from(path)[0])
+        sys.stdout.write(backend.read_log(chosen["id"], 0)[0])
 
 
 def run_build(build_id: str) -> None:

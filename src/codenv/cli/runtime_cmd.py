@@ -11,6 +11,7 @@ import typer
 
 from codenv.cli.context import JsonOption, state
 from codenv.services import kernels, runtime
+from codenv.services.actor import Actor
 
 kernels_app = typer.Typer(help="Jupyter kernels of envs with Jupyter support.")
 Prefix = Annotated[
@@ -33,7 +34,7 @@ def run(
         command = command[1:]
     if not command:
         raise typer.BadParameter("give the command to run after --", param_hint="COMMAND")
-    context = runtime.run_context(cli.open(), cli.actor, name)
+    context = runtime.run_context(cli.open(), Actor.local_admin(), name)
     cli.close()
     sys.stdout.flush()
     try:
@@ -47,7 +48,7 @@ def path(name: str) -> None:
     """Print the python of the env's active revision."""
     cli = state()
     cli.out.print(
-        str(runtime.run_context(cli.open(), cli.actor, name).python),
+        str(runtime.run_context(cli.open(), Actor.local_admin(), name).python),
         highlight=False,
         soft_wrap=True,
     )
@@ -57,7 +58,7 @@ def path(name: str) -> None:
 def list_kernels(json_output: bool = JsonOption) -> None:
     """The kernelspecs of envs with Jupyter support."""
     cli = state(json_output)
-    found = kernels.list_kernels(cli.open(), cli.actor)
+    found = cli.backend().kernels()
     lines = "\n".join(f"{k['name']}  {k['display_name']}  {k['path']}" for k in found)
     cli.emit(found, lines or "no kernels (no env has Jupyter support)")
 
@@ -66,7 +67,7 @@ def list_kernels(json_output: bool = JsonOption) -> None:
 def install_kernel(name: str, prefix: Prefix = None) -> None:
     """Expose the env's kernel to a Jupyter installation (a link that follows updates)."""
     cli = state()
-    link = kernels.install_kernel(cli.open(), cli.actor, name, prefix)
+    link = kernels.install_kernel(cli.open(), Actor.local_admin(), name, prefix)
     cli.out.print(f"installed kernel {link.name} in {link.parent}", highlight=False)
 
 
@@ -74,7 +75,7 @@ def install_kernel(name: str, prefix: Prefix = None) -> None:
 def remove_kernel(name: str, prefix: Prefix = None) -> None:
     """Remove the env's kernel from a Jupyter installation."""
     cli = state()
-    removed = kernels.remove_kernel(cli.open(), cli.actor, name, prefix)
+    removed = kernels.remove_kernel(cli.open(), Actor.local_admin(), name, prefix)
     where = kernels.target_dir(prefix)
     cli.out.print(
         f"removed from {where}" if removed else f"not installed in {where}", highlight=False

@@ -8,7 +8,6 @@ import typer
 
 from codenv.cli.context import JsonOption, state
 from codenv.domain.secrets import mask_secrets
-from codenv.services import node_settings
 
 app = typer.Typer(help="The node's code env settings.")
 Tokens = Annotated[
@@ -20,7 +19,7 @@ Tokens = Annotated[
 def show(json_output: bool = JsonOption) -> None:
     """Install options, venv options, default index, requests (credentials masked)."""
     cli = state(json_output)
-    found = node_settings.show_settings(cli.open(), cli.actor)
+    found = cli.backend().settings()
     human = "\n".join(
         f"{key}: {' '.join(value) if isinstance(value, list) else value}"
         for key, value in found.items()
@@ -32,7 +31,7 @@ def show(json_output: bool = JsonOption) -> None:
 def set_install_options(tokens: Tokens = None) -> None:
     """Options for every install: `codenv settings set-install-options -- --index-url URL`."""
     cli = state()
-    saved = node_settings.set_install_options(cli.open(), cli.actor, list(tokens or ()))
+    saved = cli.backend().set_install_options(list(tokens or ()))
     shown = mask_secrets(" ".join(saved)) or "(none)"
     cli.out.print(f"install options: {shown}", highlight=False, markup=False)
 
@@ -41,7 +40,7 @@ def set_install_options(tokens: Tokens = None) -> None:
 def set_venv_options(tokens: Tokens = None) -> None:
     """Options for creating venvs (`--system-site-packages`)."""
     cli = state()
-    saved = node_settings.set_venv_options(cli.open(), cli.actor, list(tokens or ()))
+    saved = cli.backend().set_venv_options(list(tokens or ()))
     cli.out.print(f"venv options: {' '.join(saved) or '(none)'}", highlight=False, markup=False)
 
 
@@ -49,7 +48,7 @@ def set_venv_options(tokens: Tokens = None) -> None:
 def requests(allow: Annotated[bool, typer.Option("--allow/--deny")]) -> None:
     """Allow (or not) users without the create right to request a code env."""
     cli = state()
-    node_settings.set_requests_allowed(cli.open(), cli.actor, allow)
+    cli.backend().set_requests(allow)
     cli.out.print("requests allowed" if allow else "requests turned off")
 
 

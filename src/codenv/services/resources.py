@@ -42,6 +42,11 @@ def _layout(app: Codenv, actor: Actor, name: str, *, write: bool) -> tuple[EnvLa
         return EnvLayout.of(app.settings.envs_dir, env.name), EnvSpec.from_dict(env.spec)
 
 
+def require_files_write(app: Codenv, actor: Actor, name: str) -> None:
+    """Check the right to write files before anything is received (uploads can be large)."""
+    _layout(app, actor, name, write=True)
+
+
 def get_init_script(app: Codenv, actor: Actor, name: str) -> InitScript:
     layout, spec = _layout(app, actor, name, write=False)
     return InitScript(

@@ -1,0 +1,148 @@
+"""The CLI acting on a home directly (local mode), as the node's administrator.
+
+Both backends return the same plain data (the services' views as dicts), so local and remote
+modes print the same output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from codenv.builds.logs import read_from
+from codenv.domain.spec import EnvSpec, SpecChanges
+from codenv.services import (
+    builds,
+    envs,
+    interpreters,
+    kernels,
+    node_settings,
+    resources,
+    revisions,
+)
+from codenv.services.actor import Actor
+from codenv.services.app import Codenv, QueueKind, open_codenv
+from codenv.settings import load_settings
+
+
+class LocalBackend:
+    remote = False
+
+    def __init__(self, home: Path | None, queue: QueueKind) -> None:
+        self.app: Codenv = open_codenv(load_settings(home), queue=queue)
+        self.actor = Actor.local_admin()
+
+    def close(self) -> None:
+        self.app.close()
+
+    def pythons(self) -> dict[str, Any]:
+        found = interpreters.list_pythons(self.app, self.actor)
+        return {
+            "interpreters": [item.to_dict() for item in found.found],
+            "refused": [asdict(item) for item in found.refused],
+        }
+
+    def add_python(self, path: str) -> dict[str, Any]:
+        return interpreters.add_python(self.app, self.actor, path).to_dict()
+
+    def remove_python(self, path: str) -> None:
+        interpreters.remove_python(self.app, self.actor, path)
+
+    def sets(self) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in self.app.catalog.sets]
+
+    def create(self, name: str, spec: EnvSpec) -> dict[str, Any]:
+        created = envs.create_env(self.app, self.actor, name, spec)
+        return {"env": created.env, "build_id": created.build_id}
+
+    def save(self, name: str, changes: SpecChanges) -> dict[str, Any]:
+        return envs.save_spec(self.app, self.actor, name, changes).to_dict()
+
+    def update(self, name: str, upgrade_all: bool, rebuild: bool) -> dict[str, Any]:
+        return builds.request_update(
+            self.app, self.actor, name, upgrade_all=upgrade_all, rebuild=rebuild
+        ).to_dict()
+
+    def show(self, name: str) -> dict[str, Any]:
+        return envs.show_env(self.app, self.actor, name).to_dict()
+
+    def list_envs(self) -> list[dict[str, Any]]:
+        return [info.to_dict() for info in envs.list_envs(self.app, self.actor)]
+
+    def delete(self, name: str, delete_resources: bool) -> None:
+        envs.delete_env(self.app, self.actor, name, delete_resources=delete_resources)
+
+    def installed(self, name: str, revision: int | None) -> dict[str, Any]:
+        number, packages = revisions.installed_packages(self.app, self.actor, name, revision)
+        return {"env": name, "revision": number, "packages": packages}
+
+    def revisions(self, name: str) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in revisions.list_revisions(self.app, self.actor, name)]
+
+    def rollback(self, name: str, number: int) -> dict[str, Any]:
+        return revisions.rollback(self.app, self.actor, name, number).to_dict()
+
+    def builds(self, name: str) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in builds.list_builds(self.app, self.actor, name)]
+
+    def build(self, build_id: str) -> dict[str, Any]:
+        return builds.get_build(self.app, self.actor, build_id).to_dict()
+
+    def read_log(self, build_id: str, offset: int) -> tuple[str, int]:
+        builds.get_build(self.app, self.actor, build_id)
+        return read_from(builds.log_path(self.app, build_id), offset)
+
+    def build_done(self, build_id: str) -> None:
+        self.app.queue.wait(build_id)
+
+    def get_script(self, name: str) -> dict[str, Any]:
+        return resources.get_init_script(self.app, self.actor, name).to_dict()
+
+    def set_script(
+        self, name: str, script: str | None, on_update: bool | None, on_api_node: bool | None
+    ) -> dict[str, Any]:
+        return resources.set_init_script(
+            self.app,
+            self.actor,
+            name,
+            script=script,
+            run_on_update=on_update,
+            run_on_api_node=on_api_node,
+        ).to_dict()
+
+    def run_init(self, name: str) -> str:
+        return resources.run_init_script_now(self.app, self.actor, name)
+
+    def env_vars(self, name: str) -> dict[str, str]:
+        return resources.resource_env_vars(self.app, self.actor, name)
+
+    def list_files(self, name: str, path: str) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in resources.list_files(self.app, self.actor, name, path)]
+
+    def put_file(
+        self, name: str, local: Path, dest: str | None, unzip: bool
+    ) -> list[dict[str, Any]]:
+        entries = resources.put_files(self.app, self.actor, name, local, dest, unzip=unzip)
+        return [entry.to_dict() for entry in entries]
+
+    def get_file(self, name: str, path: str, local: Path) -> Path:
+        return resources.get_file(self.app, self.actor, name, path, local)
+
+    def remove_file(self, name: str, path: str) -> None:
+        resources.remove_file(self.app, self.actor, name, path)
+
+    def settings(self) -> dict[str, Any]:
+        return node_settings.show_settings(self.app, self.actor)
+
+    def set_install_options(self, tokens: list[str]) -> list[str]:
+        return list(node_settings.set_install_options(self.app, self.actor, tokens))
+
+    def set_venv_options(self, tokens: list[str]) -> list[str]:
+        return list(node_settings.set_venv_options(self.app, self.actor, tokens))
+
+    def set_requests(self, allow: bool) -> None:
+        node_settings.set_requests_allowed(self.app, self.actor, allow)
+
+    def kernels(self) -> list[dict[str, Any]]:
+        return kernels.list_kernels(self.app, self.actor)
