@@ -40,6 +40,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _declared("Conflict with the current state (exists already, build running)"),
     422: _declared("Invalid request: `field` names the offending field"),
 }
+# The same for a route whose success is not JSON (its response_class would type its errors too).
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": declared["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, declared in ERROR_RESPONSES.items()
+}
 TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
     429: _declared("Too many failed logins: retry after `Retry-After` seconds"),
 }

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from codenv.api.deps import Caller
+from codenv.api.errors import JSON_ERRORS
 from codenv.api.schemas import (
     CreateEnvBody,
     PermissionsBody,
@@ -100,7 +101,7 @@ def get_build(build_id: str, call: Caller) -> dict[str, Any]:
     return builds.get_build(call.app, call.actor, build_id).to_dict()
 
 
-@router.get("/builds/{build_id}/log", response_class=PlainTextResponse)
+@router.get("/builds/{build_id}/log", response_class=PlainTextResponse, responses=JSON_ERRORS)
 def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> PlainTextResponse:
     """The log from `offset`; `X-Log-Offset` gives where to continue, `X-Build-Finished`."""
     build = builds.get_build(call.app, call.actor, build_id)
@@ -109,7 +110,9 @@ def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> Plai
     return PlainTextResponse(text, headers=headers)
 
 
-@router.get("/builds/{build_id}/log/stream")
+@router.get(
+    "/builds/{build_id}/log/stream", response_class=PlainTextResponse, responses=JSON_ERRORS
+)
 def stream_log(build_id: str, call: Caller) -> StreamingResponse:
     """The log as it is written, until the build ends."""
     builds.get_build(call.app, call.actor, build_id)
