@@ -71,7 +71,7 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("codenv", appauthor=False))
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
@@ -98,7 +98,7 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
     env = os.environ if environ is None else environ
     chosen = home or Path(env.get("CODENV_HOME") or default_home())
     chosen = chosen.expanduser().absolute()
-    config = _read_config(chosen / "config" / "server.json")
+    config = read_config_file(chosen / "config" / "server.json")
     code_envs = config.get("codeEnvsSettings", {})
     database_url = env.get("CODENV_DATABASE_URL") or config.get("databaseUrl")
     return Settings(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from fastapi import Request, Response
 
-from codenv.domain.errors import PermissionDenied
-from codenv.services.actor import Actor, AuthenticationFailed
+from codenv.domain.errors import AuthenticationFailed, PermissionDenied
+from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.authentication import load_actor
 from codenv.services.tokens import authenticate_token

@@ -59,3 +59,23 @@ class UnsupportedInterpreter(CodenvError):
     code = "unsupported_interpreter"
     status = 422
     exit_code = 2
+
+
+class AuthenticationFailed(CodenvError):
+    """Bad credentials, always with the same message: never says whether a user exists."""
+
+    code = "authentication_failed"
+    status = 401
+    exit_code = 5
+
+
+class TooManyAttempts(CodenvError):
+    """Failed logins from one source for one user name: wait before trying again."""
+
+    code = "too_many_attempts"
+    status = 429
+    exit_code = 5
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

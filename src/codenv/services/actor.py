@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session
 
-from codenv.domain.errors import CodenvError, NotFound, PermissionDenied
+from codenv.domain.errors import AuthenticationFailed as AuthenticationFailed  # noqa: PLC0414 (re-exported)
+from codenv.domain.errors import NotFound, PermissionDenied
+from codenv.domain.errors import TooManyAttempts as TooManyAttempts  # noqa: PLC0414 (re-exported)
 from codenv.domain.names import name_key
 from codenv.storage import queries
 from codenv.storage.models import CodeEnvRow
@@ -34,26 +36,6 @@ LEVEL_NAMES: dict[int, str] = {
     MANAGE_USERS: "manage_users",
     FULL: "all",
 }
-
-
-class AuthenticationFailed(CodenvError):
-    """Bad credentials, always with the same message: never says whether a user exists."""
-
-    code = "authentication_failed"
-    status = 401
-    exit_code = 5
-
-
-class TooManyAttempts(CodenvError):
-    """Failed logins from one source for one user name: wait before trying again."""
-
-    code = "too_many_attempts"
-    status = 429
-    exit_code = 5
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from codenv.domain.errors import AuthenticationFailed, TooManyAttempts
 from codenv.domain.names import name_key
 from codenv.services.accounts import verify_password
-from codenv.services.actor import Actor, AuthenticationFailed, TooManyAttempts
+from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
 from codenv.services.views import as_utc

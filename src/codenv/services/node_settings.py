@@ -12,27 +12,18 @@ import os
 import threading
 from typing import Any
 
-from codenv.domain.errors import InvalidSpec
 from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options, to_tokens
 from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import record
+from codenv.settings import read_config_file
 
 _WRITE_LOCK = threading.Lock()
 
 
 def read_config(app: Codenv) -> dict[str, Any]:
-    path = app.settings.config_file
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        raise InvalidSpec(f"cannot read {path}: {error}", field="config") from error
-    if not isinstance(data, dict):
-        raise InvalidSpec(f"{path} must hold a JSON object", field="config")
-    return data
+    return read_config_file(app.settings.config_file)
 
 
 def code_envs_settings(app: Codenv) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from codenv.domain.errors import InvalidSpec, NotFound
+from codenv.domain.errors import AuthenticationFailed, InvalidSpec, NotFound
 from codenv.domain.names import name_key
 from codenv.services.access_views import NewToken, TokenInfo
-from codenv.services.actor import Actor, AuthenticationFailed, require_admin
+from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
 from codenv.services.authentication import actor_of
