@@ -15,6 +15,7 @@ from codenv.api.auth import secret_key
 from codenv.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from codenv.services.app import Codenv, open_codenv
 from codenv.settings import Settings
+from codenv.web.routes import router as console_router
 
 logger = logging.getLogger("codenv.api")
 
@@ -49,4 +50,5 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     for module in (routes_envs, routes_resources, routes_admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(console_router)
     return app

@@ -1,0 +1,242 @@
+"""The env page and its tabs: General, Packages to install, Actually installed, Revisions & logs.
+
+Edit controls are shown only to those whose level allows them; the services check every
+change again, so a forced form post is refused all the same (403 page)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from codenv.builds.kernels import kernel_name
+from codenv.domain.catalog import PackageSet
+from codenv.domain.errors import CodenvError, InvalidSpec
+from codenv.domain.pythons import parse_minor
+from codenv.domain.spec import SpecChanges
+from codenv.services import builds, envs, permissions, revisions
+from codenv.services.views import BuildInfo, EnvInfo
+from codenv.web.render import ConsoleRoute, render, see_other
+from codenv.web.session import Submitted, SubmittedDep, Viewer, ViewerDep
+
+router = APIRouter(route_class=ConsoleRoute)
+
+TABS = (
+    ("general", "General", ""),
+    ("packages", "Packages to install", "/packages"),
+    ("installed", "Actually installed packages", "/installed"),
+    ("revisions", "Revisions & logs", "/revisions"),
+)
+UPDATE_LEVELS = ("update", "manage_users", "all")
+_LINE = re.compile(r"^line (\d+):")
+
+
+def _page(viewer: Viewer | Submitted, name: str, tab: str, **context: Any) -> dict[str, Any]:
+    env = envs.show_env(viewer.app, viewer.actor, name)
+    level = permissions.get_permissions(viewer.app, viewer.actor, name).caller_level
+    return {
+        "user": viewer.actor,
+        "csrf": viewer.csrf,
+        "env": env,
+        "tab": tab,
+        "tabs": TABS,
+        "can_update": level in UPDATE_LEVELS,
+        "can_delete": level == "all",
+        **context,
+    }
+
+
+@router.get("/envs/{name}")
+def general(name: str, viewer: ViewerDep) -> Response:
+    context = _page(viewer, name, "general")
+    env: EnvInfo = context["env"]
+    kernel = kernel_name(env.name) if env.spec.get("install_jupyter_support") else None
+    return render("env_general.html", kernel=kernel, **context)
+
+
+@router.post("/envs/{name}/delete")
+def delete(name: str, form: SubmittedDep) -> Response:
+    envs.delete_env(form.app, form.actor, name, delete_resources=form.flag("delete_resources"))
+    return see_other("/")
+
+
+def _sets(viewer: Viewer | Submitted, env: EnvInfo) -> list[dict[str, Any]]:
+    python = parse_minor(env.python)
+    chosen = {ref.partition(":")[0] for ref in env.spec.get("package_sets", [])}
+    offered = []
+    for package_set in viewer.app.catalog.sets:
+        offered.extend(_set_options(package_set, python, chosen))
+    return offered
+
+
+def _set_options(
+    package_set: PackageSet, python: tuple[int, int], chosen: set[str]
+) -> list[dict[str, Any]]:
+    reason = None
+    if package_set.id in chosen:
+        reason = "already added"
+    elif not package_set.supports(python):
+        reason = f"needs Python {package_set.python_range}"
+    variants = list(package_set.variants)
+    return [
+        {
+            "value": package_set.id if len(variants) == 1 else f"{package_set.id}:{variant}",
+            "label": package_set.title
+            if len(variants) == 1
+            else f"{package_set.title} ({variant})",
+            "range": package_set.python_range,
+            "reason": reason,
+        }
+        for variant in variants
+    ]
+
+
+def _error_line(error: CodenvError | None, text: str) -> dict[str, Any] | None:
+    """The requested-packages line an error names, to show it beside the message."""
+    if error is None or error.field != "requested":
+        return None
+    match = _LINE.match(error.message)
+    if not match:
+        return None
+    number = int(match.group(1))
+    lines = text.splitlines()
+    return {"number": number, "text": lines[number - 1] if 0 < number <= len(lines) else ""}
+
+
+def _packages_page(
+    viewer: Viewer | Submitted,
+    name: str,
+    status: int = 200,
+    error: CodenvError | None = None,
+    requested: str | None = None,
+    notice: str | None = None,
+) -> Response:
+    context = _page(viewer, name, "packages")
+    env: EnvInfo = context["env"]
+    text = env.spec.get("requested", "") if requested is None else requested
+    return render(
+        "env_packages.html",
+        status=status,
+        requested=text,
+        sets=_sets(viewer, env),
+        error=error,
+        error_line=_error_line(error, text),
+        notice=notice,
+        **context,
+    )
+
+
+@router.get("/envs/{name}/packages")
+def packages(name: str, viewer: ViewerDep, notice: str | None = None) -> Response:
+    return _packages_page(viewer, name, notice=notice)
+
+
+@router.post("/envs/{name}/packages")
+def save_packages(name: str, form: SubmittedDep) -> Response:
+    requested = form.text("requested").replace("\r\n", "\n")
+    changes = SpecChanges(
+        requested=requested,
+        add_sets=tuple(value for value in form.lists.get("add_set", []) if value),
+        remove_sets=tuple(form.lists.get("remove_set", [])),
+    )
+    try:
+        envs.save_spec(form.app, form.actor, name, changes)
+        if form.text("action") != "update":
+            return see_other(f"/envs/{name}/packages?notice=saved")
+        result = builds.request_update(
+            form.app,
+            form.actor,
+            name,
+            upgrade_all=form.flag("upgrade_all"),
+            rebuild=form.flag("rebuild"),
+        )
+    except (InvalidSpec, CodenvError) as error:
+        if error.status in (403, 404):
+            raise
+        return _packages_page(form, name, error.status, error, requested)
+    if result.build_id is None:
+        return see_other(f"/envs/{name}/packages?notice=up-to-date")
+    return see_other(f"/envs/{name}/revisions?build={result.build_id}")
+
+
+def _previous_packages(viewer: Viewer, name: str, number: int) -> tuple[int | None, dict[str, str]]:
+    """The packages of the newest kept revision before `number`, to show what changed."""
+    older = [
+        r.number
+        for r in revisions.list_revisions(viewer.app, viewer.actor, name)
+        if r.number < number and not r.pruned
+    ]
+    if not older:
+        return None, {}
+    previous = max(older)
+    _, listed = revisions.installed_packages(viewer.app, viewer.actor, name, previous)
+    return previous, {str(p["name"]): str(p["version"]) for p in listed}
+
+
+def _changes(current: list[dict[str, Any]], before: dict[str, str]) -> list[dict[str, str]]:
+    now = {str(p["name"]): str(p["version"]) for p in current}
+    changed = []
+    for package in sorted(set(now) | set(before), key=str.lower):
+        old, new = before.get(package, ""), now.get(package, "")
+        if old != new:
+            changed.append({"name": package, "before": old or "—", "after": new or "—"})
+    return changed
+
+
+@router.get("/envs/{name}/installed")
+def installed(name: str, viewer: ViewerDep) -> Response:
+    context = _page(viewer, name, "installed")
+    env: EnvInfo = context["env"]
+    number: int | None = None
+    previous: int | None = None
+    listed: list[dict[str, Any]] = []
+    changed: list[dict[str, str]] = []
+    if env.active_revision is not None:
+        number, listed = revisions.installed_packages(viewer.app, viewer.actor, name)
+        previous, before = _previous_packages(viewer, name, number)
+        changed = _changes(listed, before) if previous else []
+    return render(
+        "env_installed.html",
+        revision=number,
+        packages=sorted(listed, key=lambda p: str(p["name"]).lower()),
+        previous=previous,
+        changed=changed,
+        **context,
+    )
+
+
+def _shown_build(listed: list[BuildInfo], wanted: str | None) -> BuildInfo | None:
+    for build in listed:
+        if build.id == wanted:
+            return build
+    return listed[0] if listed else None
+
+
+@router.get("/envs/{name}/revisions")
+def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Response:
+    context = _page(viewer, name, "revisions")
+    listed = builds.list_builds(viewer.app, viewer.actor, name)
+    shown = _shown_build(listed, build)
+    log, offset = ("", 0)
+    if shown is not None:
+        log, offset = builds.read_log(viewer.app, viewer.actor, shown.id)
+    return render(
+        "env_revisions.html",
+        builds=listed,
+        revisions=revisions.list_revisions(viewer.app, viewer.actor, name),
+        shown=shown,
+        log=log,
+        offset=offset,
+        **context,
+    )
+
+
+@router.post("/envs/{name}/rollback")
+def rollback(name: str, form: SubmittedDep) -> Response:
+    try:
+        number = int(form.text("revision"))
+    except ValueError:
+        raise InvalidSpec("choose a revision to roll back to", field="revision") from None
+    revisions.rollback(form.app, form.actor, name, number)
+    return see_other(f"/envs/{name}/revisions")

@@ -1,0 +1,216 @@
+"""Console pages: login and logout, the code envs list, New Python env, code env requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from codenv.api.auth import client_source, end_session, start_session
+from codenv.api.deps import codenv_of
+from codenv.domain.errors import CodenvError
+from codenv.domain.spec import EnvSpec
+from codenv.services import envs, interpreters, requests
+from codenv.services.actor import Actor, require_create
+from codenv.services.app import Codenv
+from codenv.services.authentication import authenticate_password
+from codenv.web import env_pages
+from codenv.web.render import ConsoleRoute, render, see_other, static_file
+from codenv.web.session import (
+    LOGIN_CSRF_COOKIE,
+    STALE_FORM,
+    SubmittedDep,
+    ViewerDep,
+    login_token,
+    safe_next,
+    same_token,
+    set_login_token,
+)
+
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+router.include_router(env_pages.router)
+
+NOT_INSTALLED = (
+    "Only the Python versions installed on this node are offered. For another version, an "
+    "administrator must install that Python, with its development headers."
+)
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    return static_file(name)
+
+
+def _login_page(request: Request, status: int = 200, **context: Any) -> Response:
+    token = login_token()
+    response = render("login.html", status=status, user=None, login_csrf=token, **context)
+    set_login_token(response, request, token)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> Response:
+    return _login_page(request, next=safe_next(next), name="")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "/")))
+    if not same_token(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        return _login_page(request, 403, next=target, name=name, error=STALE_FORM)
+    app = codenv_of(request)
+    try:
+        actor = authenticate_password(app, name, password, client_source(request))
+    except CodenvError as error:
+        return _login_page(request, error.status, next=target, name=name, error=error.message)
+    assert actor.user_id is not None
+    response = see_other(target)
+    start_session(response, request, request.app.state.secret_key, actor.user_id)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(form: SubmittedDep) -> Response:
+    response = see_other("/login")
+    end_session(response)
+    return response
+
+
+@router.get("/")
+def env_list(viewer: ViewerDep) -> Response:
+    listed = envs.list_envs(viewer.app, viewer.actor)
+    return render(
+        "envs.html",
+        user=viewer.actor,
+        csrf=viewer.csrf,
+        envs=listed,
+        may_create=viewer.actor.is_admin or viewer.actor.may_create,
+    )
+
+
+def _pythons(app: Codenv, actor: Actor) -> list[dict[str, Any]]:
+    found = interpreters.list_pythons(app, actor)
+    offered = []
+    for minor in found.minors():
+        chosen = found.for_minor(minor)
+        if chosen is not None:
+            offered.append(
+                {
+                    "minor": minor,
+                    "version": chosen.version,
+                    "path": chosen.path,
+                    "deprecated": chosen.deprecated,
+                    "headers": chosen.has_headers,
+                }
+            )
+    return offered
+
+
+def _new_env_page(
+    app: Codenv, actor: Actor, csrf: str, status: int = 200, **context: Any
+) -> Response:
+    pythons = _pythons(app, actor)
+    defaults: dict[str, Any] = {
+        "name": "",
+        "python": next((p["minor"] for p in reversed(pythons) if not p["deprecated"]), ""),
+        "core": True,
+        "jupyter": False,
+        "error": None,
+    }
+    defaults.update(context)
+    return render(
+        "new_env.html",
+        status=status,
+        user=actor,
+        csrf=csrf,
+        pythons=pythons,
+        not_installed=NOT_INSTALLED,
+        **defaults,
+    )
+
+
+@router.get("/new-env")
+def new_env_form(viewer: ViewerDep) -> Response:
+    require_create(viewer.actor)
+    return _new_env_page(viewer.app, viewer.actor, viewer.csrf)
+
+
+@router.get("/new-env/check")
+def check_name(viewer: ViewerDep, name: str = "") -> JSONResponse:
+    """The identifier as typed, checked with the same rules and messages as the API."""
+    try:
+        envs.check_new_name(viewer.app, name)
+    except CodenvError as error:
+        return JSONResponse({"ok": False, "message": error.message})
+    return JSONResponse({"ok": True, "message": f"{name} is available"})
+
+
+@router.post("/new-env")
+def create_env(form: SubmittedDep) -> Response:
+    name = form.text("name").strip()
+    spec = EnvSpec(
+        python=form.text("python"),
+        install_core_packages=form.flag("core"),
+        install_jupyter_support=form.flag("jupyter"),
+    )
+    try:
+        created = envs.create_env(form.app, form.actor, name, spec)
+    except CodenvError as error:
+        if error.status == 403:
+            raise
+        return _new_env_page(
+            form.app,
+            form.actor,
+            form.csrf,
+            status=error.status,
+            name=name,
+            python=spec.python,
+            core=spec.install_core_packages,
+            jupyter=spec.install_jupyter_support,
+            error=error,
+        )
+    return see_other(f"/envs/{created.env}/revisions?build={created.build_id}")
+
+
+@router.get("/requests/new")
+def request_form(viewer: ViewerDep) -> Response:
+    return render(
+        "request.html",
+        user=viewer.actor,
+        csrf=viewer.csrf,
+        pythons=_pythons(viewer.app, viewer.actor),
+        not_installed=NOT_INSTALLED,
+        name="",
+        python="",
+        message="",
+        error=None,
+        sent=None,
+    )
+
+
+@router.post("/requests/new")
+def submit_request(form: SubmittedDep) -> Response:
+    name, python, message = form.text("name").strip(), form.text("python"), form.text("message")
+    error: CodenvError | None = None
+    sent = None
+    try:
+        sent = requests.submit_request(form.app, form.actor, name, EnvSpec(python=python), message)
+    except CodenvError as refused:
+        error = refused
+    return render(
+        "request.html",
+        status=error.status if error else 200,
+        user=form.actor,
+        csrf=form.csrf,
+        pythons=_pythons(form.app, form.actor),
+        not_installed=NOT_INSTALLED,
+        name=name,
+        python=python,
+        message=message,
+        error=error,
+        sent=sent,
+    )
