@@ -61,8 +61,3 @@ def follow(path: Path, finished: Callable[[], bool], interval: float = 0.05) -> 
         if done:
             return
         time.sleep(interval)
-
-
-def tail_lines(path: Path, count: int = 20) -> list[str]:
-    text, _ = read_from(path)
-    return text.splitlines()[-count:]
