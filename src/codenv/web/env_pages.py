@@ -1,4 +1,5 @@
-"""The env page and its tabs: General, Packages to install, Actually installed, Revisions & logs.
+"""The env page and its tabs: General, Packages to install, Actually installed, Revisions & logs
+(Resources and Permissions are in env_tabs.py).
 
 Edit controls are shown only to those whose level allows them; the services check every
 change again, so a forced form post is refused all the same (403 page)."""
@@ -26,13 +27,15 @@ TABS = (
     ("general", "General", ""),
     ("packages", "Packages to install", "/packages"),
     ("installed", "Actually installed packages", "/installed"),
+    ("resources", "Resources", "/resources"),
+    ("permissions", "Permissions", "/permissions"),
     ("revisions", "Revisions & logs", "/revisions"),
 )
 UPDATE_LEVELS = ("update", "manage_users", "all")
 _LINE = re.compile(r"^line (\d+):")
 
 
-def _page(viewer: Viewer | Submitted, name: str, tab: str, **context: Any) -> dict[str, Any]:
+def page_context(viewer: Viewer | Submitted, name: str, tab: str, **context: Any) -> dict[str, Any]:
     env = envs.show_env(viewer.app, viewer.actor, name)
     level = permissions.get_permissions(viewer.app, viewer.actor, name).caller_level
     return {
@@ -49,7 +52,7 @@ def _page(viewer: Viewer | Submitted, name: str, tab: str, **context: Any) -> di
 
 @router.get("/envs/{name}")
 def general(name: str, viewer: ViewerDep) -> Response:
-    context = _page(viewer, name, "general")
+    context = page_context(viewer, name, "general")
     env: EnvInfo = context["env"]
     kernel = kernel_name(env.name) if env.spec.get("install_jupyter_support") else None
     return render("env_general.html", kernel=kernel, **context)
@@ -112,7 +115,7 @@ def _packages_page(
     requested: str | None = None,
     notice: str | None = None,
 ) -> Response:
-    context = _page(viewer, name, "packages")
+    context = page_context(viewer, name, "packages")
     env: EnvInfo = context["env"]
     text = env.spec.get("requested", "") if requested is None else requested
     return render(
@@ -186,7 +189,7 @@ def _changes(current: list[dict[str, Any]], before: dict[str, str]) -> list[dict
 
 @router.get("/envs/{name}/installed")
 def installed(name: str, viewer: ViewerDep) -> Response:
-    context = _page(viewer, name, "installed")
+    context = page_context(viewer, name, "installed")
     env: EnvInfo = context["env"]
     number: int | None = None
     previous: int | None = None
@@ -215,7 +218,7 @@ def _shown_build(listed: list[BuildInfo], wanted: str | None) -> BuildInfo | Non
 
 @router.get("/envs/{name}/revisions")
 def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Response:
-    context = _page(viewer, name, "revisions")
+    context = page_context(viewer, name, "revisions")
     listed = builds.list_builds(viewer.app, viewer.actor, name)
     shown = _shown_build(listed, build)
     log, offset = ("", 0)
@@ -240,3 +243,9 @@ def rollback(name: str, form: SubmittedDep) -> Response:
         raise InvalidSpec("choose a revision to roll back to", field="revision") from None
     revisions.rollback(form.app, form.actor, name, number)
     return see_other(f"/envs/{name}/revisions")
+
+
+# Resources and Permissions: their module uses `page_context` above, so it is imported last.
+from codenv.web import env_tabs  # noqa: E402
+
+router.include_router(env_tabs.router)

@@ -15,7 +15,7 @@ from codenv.services import envs, interpreters, requests
 from codenv.services.actor import Actor, require_create
 from codenv.services.app import Codenv
 from codenv.services.authentication import authenticate_password
-from codenv.web import env_pages
+from codenv.web import admin_pages, env_pages
 from codenv.web.render import ConsoleRoute, render, see_other, static_file
 from codenv.web.session import (
     LOGIN_CSRF_COOKIE,
@@ -30,6 +30,7 @@ from codenv.web.session import (
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 router.include_router(env_pages.router)
+router.include_router(admin_pages.router)
 
 NOT_INSTALLED = (
     "Only the Python versions installed on this node are offered. For another version, an "

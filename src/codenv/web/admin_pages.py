@@ -1,0 +1,303 @@
+"""Administration pages: settings, users and groups, API tokens, the requests inbox, the audit log.
+
+Administrators only, except API tokens, where everyone manages their own. Each page calls the
+service that checks the right again (a forced form post is refused with the 403 page); errors
+of a form are shown in place, on the page it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from codenv.domain.errors import CodenvError, InvalidSpec
+from codenv.domain.secrets import mask_secrets
+from codenv.services import accounts, audit, node_settings, requests, tokens
+from codenv.services.actor import require_admin
+from codenv.web.render import ConsoleRoute, render, see_other
+from codenv.web.session import Submitted, SubmittedDep, Viewer, ViewerDep
+
+router = APIRouter(route_class=ConsoleRoute)
+
+ADMIN_TABS = (
+    ("settings", "Settings", "/admin/settings"),
+    ("users", "Users and groups", "/admin/users"),
+    ("tokens", "API tokens", "/admin/tokens"),
+    ("requests", "Requests", "/admin/requests"),
+    ("audit", "Audit log", "/admin/audit"),
+)
+MASKED_MARK = "***@"
+AUDIT_LIMIT = 200
+
+
+def _context(viewer: Viewer | Submitted, tab: str, **context: Any) -> dict[str, Any]:
+    return {"user": viewer.actor, "csrf": viewer.csrf, "tab": tab, "tabs": ADMIN_TABS, **context}
+
+
+def _refused_or(error: CodenvError) -> CodenvError:
+    """A refusal (403) is answered with the error page; any other error is shown in place."""
+    if error.status == 403:
+        raise error
+    return error
+
+
+@router.get("/admin")
+def admin_home(viewer: ViewerDep) -> Response:
+    return see_other("/admin/settings" if viewer.actor.is_admin else "/admin/tokens")
+
+
+# Settings -----------------------------------------------------------------------------------
+
+
+def _settings_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
+    shown = node_settings.show_settings(viewer.app, viewer.actor)
+    values: dict[str, Any] = {
+        "install_text": "\n".join(shown["install_options"]),
+        "error": None,
+        "field": None,
+        "saved": None,
+    }
+    values.update(context)
+    return render(
+        "admin_settings.html",
+        status=status,
+        settings=shown,
+        **_context(viewer, "settings", **values),
+    )
+
+
+@router.get("/admin/settings")
+def settings(viewer: ViewerDep) -> Response:
+    return _settings_page(viewer)
+
+
+@router.post("/admin/settings/requests")
+def set_requests(form: SubmittedDep) -> Response:
+    allowed = form.flag("allow_requests")
+    node_settings.set_requests_allowed(form.app, form.actor, allowed)
+    saved = (
+        "Users without the create right may now request code envs."
+        if allowed
+        else ("Requests are now turned off.")
+    )
+    return _settings_page(form, saved=saved)
+
+
+@router.post("/admin/settings/install-options")
+def set_install_options(form: SubmittedDep) -> Response:
+    require_admin(form.actor, "change the node's settings")
+    text = form.text("install_options")
+    shown = node_settings.show_settings(form.app, form.actor)
+    if _lines(text) == [mask_secrets(t) for t in shown["install_options"]]:
+        return _settings_page(form, saved="The install options are unchanged.")
+    try:
+        if MASKED_MARK in text:
+            raise InvalidSpec(
+                "a credential shows as *** and cannot be saved that way: type the whole "
+                "URL with its credential again, or remove it",
+                field="install_options",
+            )
+        try:
+            tokens_given = shlex.split(text)
+        except ValueError as bad:
+            raise InvalidSpec(
+                f"the install options cannot be read: {bad}", field="install_options"
+            ) from bad
+        node_settings.set_install_options(form.app, form.actor, tokens_given)
+    except CodenvError as error:
+        return _settings_page(
+            form,
+            status=_refused_or(error).status,
+            install_text=text,
+            error=error,
+            field="install_options",
+        )
+    return _settings_page(form, saved="The install options were saved.")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+# Users and groups ---------------------------------------------------------------------------
+
+
+def _users_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
+    values: dict[str, Any] = {"error": None, "form": None, "saved": None, "fields": {}}
+    values.update(context)
+    return render(
+        "admin_users.html",
+        status=status,
+        users=accounts.list_users(viewer.app, viewer.actor),
+        groups=accounts.list_groups(viewer.app, viewer.actor),
+        **_context(viewer, "users", **values),
+    )
+
+
+@router.get("/admin/users")
+def users(viewer: ViewerDep) -> Response:
+    return _users_page(viewer)
+
+
+@router.post("/admin/users")
+def create_user(form: SubmittedDep) -> Response:
+    name = form.text("name").strip()
+    try:
+        accounts.create_user(
+            form.app,
+            form.actor,
+            name,
+            form.text("password") or None,
+            display_name=form.text("display_name").strip(),
+            groups=form.lists.get("groups", []),
+        )
+    except CodenvError as error:
+        fields = {"name": name, "display_name": form.text("display_name")}
+        status = _refused_or(error).status
+        return _users_page(form, status=status, error=error, form="user", fields=fields)
+    return _users_page(form, saved=f"User {name} was created.")
+
+
+@router.post("/admin/groups")
+def create_group(form: SubmittedDep) -> Response:
+    name = form.text("name").strip()
+    try:
+        accounts.create_group(
+            form.app,
+            form.actor,
+            name,
+            description=form.text("description").strip(),
+            administrator=form.flag("administrator"),
+            may_create_envs=form.flag("may_create_envs"),
+            may_manage_all_envs=form.flag("may_manage_all_envs"),
+        )
+    except CodenvError as error:
+        fields = {"name": name, "description": form.text("description")}
+        status = _refused_or(error).status
+        return _users_page(form, status=status, error=error, form="group", fields=fields)
+    return _users_page(form, saved=f"Group {name} was created.")
+
+
+@router.post("/admin/groups/members")
+def add_member(form: SubmittedDep) -> Response:
+    group, member = form.text("group"), form.text("user")
+    try:
+        accounts.add_member(form.app, form.actor, group, member)
+    except CodenvError as error:
+        status = _refused_or(error).status
+        return _users_page(form, status=status, error=error, form="member")
+    return _users_page(form, saved=f"{member} is now a member of {group}.")
+
+
+# API tokens (everyone: their own) -----------------------------------------------------------
+
+
+def _tokens_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
+    values: dict[str, Any] = {"error": None, "created": None, "saved": None, "name": ""}
+    values.update(context)
+    return render(
+        "admin_tokens.html",
+        status=status,
+        tokens=tokens.list_tokens(viewer.app, viewer.actor),
+        **_context(viewer, "tokens", **values),
+    )
+
+
+@router.get("/admin/tokens")
+def token_list(viewer: ViewerDep) -> Response:
+    return _tokens_page(viewer)
+
+
+@router.post("/admin/tokens")
+def create_token(form: SubmittedDep) -> Response:
+    name = form.text("name")
+    try:
+        created = tokens.create_token(form.app, form.actor, name=name)
+    except CodenvError as error:
+        return _tokens_page(form, status=_refused_or(error).status, error=error, name=name)
+    return _tokens_page(form, created=created)
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, form: SubmittedDep) -> Response:
+    revoked = tokens.revoke_token(form.app, form.actor, token_id)
+    return _tokens_page(form, saved=f"The token {revoked.prefix}… was revoked.")
+
+
+# Requests inbox -----------------------------------------------------------------------------
+
+
+def _requests_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
+    values: dict[str, Any] = {"error": None, "error_id": None, "saved": None, "reason": ""}
+    values.update(context)
+    listed = requests.list_requests(viewer.app, viewer.actor)
+    return render(
+        "admin_requests.html",
+        status=status,
+        requests=listed,
+        pending=sum(1 for item in listed if item.status == "pending"),
+        allowed=node_settings.requests_allowed(viewer.app),
+        **_context(viewer, "requests", **values),
+    )
+
+
+@router.get("/admin/requests")
+def inbox(viewer: ViewerDep) -> Response:
+    return _requests_page(viewer)
+
+
+@router.post("/admin/requests/{request_id}/approve")
+def approve(request_id: int, form: SubmittedDep) -> Response:
+    try:
+        info, created = requests.approve_request(form.app, form.actor, request_id)
+    except CodenvError as error:
+        status = _refused_or(error).status
+        return _requests_page(form, status=status, error=error, error_id=request_id)
+    return see_other(f"/envs/{info.name}/revisions?build={created.build_id}")
+
+
+@router.post("/admin/requests/{request_id}/reject")
+def reject(request_id: int, form: SubmittedDep) -> Response:
+    reason = form.text("reason")
+    try:
+        info = requests.reject_request(form.app, form.actor, request_id, reason)
+    except CodenvError as error:
+        status = _refused_or(error).status
+        return _requests_page(form, status=status, error=error, error_id=request_id, reason=reason)
+    return _requests_page(form, saved=f"The request for {info.name} was rejected.")
+
+
+# Audit log ----------------------------------------------------------------------------------
+
+
+@router.get("/admin/audit")
+def audit_log(viewer: ViewerDep, action: str = "") -> Response:
+    error = None
+    try:
+        entries = audit.list_audit(
+            viewer.app, viewer.actor, AUDIT_LIMIT, action=action.strip() or None
+        )
+    except CodenvError as refused:
+        error = _refused_or(refused)
+        entries = []
+    shown = [
+        {
+            "entry": entry,
+            "details": mask_secrets(json.dumps(entry.details, sort_keys=True, default=str))
+            if entry.details
+            else "",
+        }
+        for entry in entries
+    ]
+    return render(
+        "admin_audit.html",
+        status=error.status if error else 200,
+        entries=shown,
+        action=action,
+        limit=AUDIT_LIMIT,
+        error=error,
+        **_context(viewer, "audit"),
+    )
