@@ -21,6 +21,7 @@ from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
 from support.browser import SCREENSHOTS, chromium
 from support.pkgindex import PackageIndex
+from support.samples import SAMPLE_SET, write_node_sets
 from support.server import ADMIN_PASSWORD, RunningServer, running_server
 
 pytestmark = pytest.mark.xdist_group("web-browser")
@@ -32,6 +33,15 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, sample_index: PackageIndex
 ) -> Iterator[RunningServer]:
     home = tmp_path_factory.mktemp("web") / "home"
+    # A set of the node's own (alpha, from the index on loopback) and one no Python here has.
+    old_only = {
+        **SAMPLE_SET,
+        "id": "old-only",
+        "title": "Old only",
+        "python": {"min": "3.6", "max": "3.6"},
+        "variants": {"cpu": ["alpha"]},
+    }
+    write_node_sets(home, [{**SAMPLE_SET, "variants": {"cpu": ["alpha>=1.0"]}}, old_only])
     with running_server(home, sample_index.url) as running:
         user_in(running.app, Actor.local_admin(), "reader")
         yield running
@@ -92,8 +102,12 @@ def test_whole_flow_in_the_browser(server: RunningServer, browser: Any, newest: 
 
     # Packages to install: an error names its line, then Save and update with `beta`.
     page.click("nav.tabs >> text=Packages to install")
-    # Sets are offered with their Python range (incompatible ones would be disabled).
-    expect(page.locator("select[name=add_set]")).to_contain_text(re.compile(r"Python 3\.\d+–3"))
+    # Sets are offered with their Python range; incompatible ones are disabled with the reason.
+    sets = page.locator("select[name=add_set]")
+    expect(sets).to_contain_text(re.compile(r"Python 3\.\d+–3"))
+    expect(sets.locator("option[value='old-only']")).to_be_disabled()
+    expect(sets.locator("option[value='old-only']")).to_contain_text("needs Python 3.6–3.6")
+    sets.select_option("sample")
     page.fill("textarea[name=requested]", "beta\n-i http://elsewhere/simple\n")
     page.click("button[value=save]")
     expect(page.locator("p.error[data-field=requested]")).to_contain_text("line 2")
