@@ -19,7 +19,7 @@ from codenv.domain.spec import EnvSpec
 from codenv.services import builds, envs, permissions
 from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
-from support.browser import SCREENSHOTS, chromium
+from support.browser import chromium, log_in, shot
 from support.pkgindex import PackageIndex
 from support.samples import SAMPLE_SET, write_node_sets
 from support.server import ADMIN_PASSWORD, RunningServer, running_server
@@ -53,20 +53,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Any, server: RunningServer, name: str, password: str) -> None:
-    page.goto(server.url + "/")
-    assert "/login" in page.url
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-
-
 def wait_for_build(page: Any) -> None:
     """The revisions page follows the log live, then reloads when the build has finished."""
     from playwright.sync_api import expect
@@ -85,7 +71,7 @@ def test_whole_flow_in_the_browser(server: RunningServer, browser: Any, newest: 
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(server.url + "/login")
     shot(page, "login")
-    log_in(page, server, "admin", ADMIN_PASSWORD)
+    log_in(page, server.url, "admin", ADMIN_PASSWORD)
 
     # New Python env: the identifier is checked as it is typed.
     page.click("text=New Python env")
@@ -181,7 +167,7 @@ def test_user_without_rights_sees_no_edit_controls(
     permissions.set_permissions(server.app, admin, "web-shared", usable_by_all=True)
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    log_in(page, server, "reader", PASSWORD)
+    log_in(page, server.url, "reader", PASSWORD)
     expect(page.locator("text=Request a code env")).to_be_visible()
     expect(page.locator("text=New Python env")).to_have_count(0)
     page.goto(server.url + "/envs/web-shared/packages")

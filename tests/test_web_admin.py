@@ -17,7 +17,7 @@ import pytest
 from codenv.services import envs, node_settings
 from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
-from support.browser import SCREENSHOTS, chromium
+from support.browser import chromium, log_in, shot
 from support.pkgindex import PackageIndex
 from support.server import ADMIN_PASSWORD, RunningServer, running_server
 
@@ -231,20 +231,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Any, server: RunningServer, name: str, password: str) -> None:
-    page.goto(server.url + "/")
-    assert "/login" in page.url
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-
-
 def test_request_flow_from_both_sides(server: RunningServer, browser: Any, newest: str) -> None:
     from playwright.sync_api import expect
 
@@ -254,7 +240,7 @@ def test_request_flow_from_both_sides(server: RunningServer, browser: Any, newes
     try:
         # The administrator turns requests on in the settings page.
         desk = admin.new_page()
-        log_in(desk, server, "admin", ADMIN_PASSWORD)
+        log_in(desk, server.url, "admin", ADMIN_PASSWORD)
         desk.click("header >> text=Administration")
         desk.wait_for_url(server.url + "/admin/settings")
         expect(desk.locator("[data-allow-requests]")).to_have_text("off")
@@ -266,7 +252,7 @@ def test_request_flow_from_both_sides(server: RunningServer, browser: Any, newes
 
         # A user without the create right sends a request through the existing form.
         page = user.new_page()
-        log_in(page, server, "asker", PASSWORD)
+        log_in(page, server.url, "asker", PASSWORD)
         expect(page.locator("text=New Python env")).to_have_count(0)
         page.click("text=Request a code env")
         page.fill("input[name=name]", "asked-for")

@@ -22,7 +22,7 @@ from codenv.domain.spec import EnvSpec
 from codenv.services import builds, envs, permissions, resources
 from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
-from support.browser import SCREENSHOTS, chromium
+from support.browser import chromium, shot
 from support.pkgindex import PackageIndex
 from support.server import ADMIN_PASSWORD, RunningServer, running_server
 
@@ -63,11 +63,6 @@ def server(
 def browser() -> Iterator[Any]:
     with chromium() as launched:
         yield launched
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_resources_and_permissions_in_the_browser(
