@@ -19,7 +19,7 @@ from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
 from support.browser import chromium, log_in, shot
 from support.pkgindex import PackageIndex
-from support.server import ADMIN_PASSWORD, RunningServer, running_server
+from support.server import ADMIN_PASSWORD, RunningServer, console_login, post_form, running_server
 
 pytestmark = pytest.mark.xdist_group("web-admin")
 BUILD_TIMEOUT_MS = 120_000
@@ -41,22 +41,6 @@ def server(
 # Plain HTTP ---------------------------------------------------------------------------------
 
 
-def login(server: RunningServer, name: str, password: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token, page.text
-    response = client.post(
-        "/login", data={"name": name, "password": password, "csrf": token.group(1)}
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-def post_form(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Response:
-    return client.post(path, data={"csrf": client.cookies.get("codenv_csrf", ""), **data})
-
-
 def test_admin_pages_need_a_login(server: RunningServer) -> None:
     with httpx.Client(base_url=server.url) as client:
         for path in (*ADMIN_PAGES, "/admin/tokens"):
@@ -66,7 +50,7 @@ def test_admin_pages_need_a_login(server: RunningServer) -> None:
 
 
 def test_a_non_admin_is_refused_admin_pages_and_forced_posts(server: RunningServer) -> None:
-    client = login(server, "plain", PASSWORD)
+    client = console_login(server, "plain", PASSWORD)
     listing = client.get("/")
     assert 'href="/admin/tokens">API tokens</a>' in listing.text
     assert "Administration" not in listing.text
@@ -91,7 +75,7 @@ def test_a_non_admin_is_refused_admin_pages_and_forced_posts(server: RunningServ
     assert not node_settings.requests_allowed(server.app)
     assert "intruder" not in [u.name for u in _users(server, admin)]
     # Someone else's token cannot be revoked (nor seen) by a non-admin.
-    admin_client = login(server, "admin", ADMIN_PASSWORD)
+    admin_client = console_login(server, "admin", ADMIN_PASSWORD)
     created = post_form(admin_client, "/admin/tokens", {"name": "admin-script"})
     token_id = re.search(r'data-token="(\d+)"', created.text)
     assert token_id
@@ -106,7 +90,7 @@ def _users(server: RunningServer, admin: Actor) -> list[Any]:
 
 
 def test_admin_forms_need_the_session_csrf_token(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     for token in ("", "wrong"):
         response = client.post(
             "/admin/settings/requests", data={"csrf": token, "allow_requests": "on"}
@@ -116,7 +100,7 @@ def test_admin_forms_need_the_session_csrf_token(server: RunningServer) -> None:
 
 
 def test_everyone_manages_their_own_tokens(server: RunningServer) -> None:
-    client = login(server, "plain", PASSWORD)
+    client = console_login(server, "plain", PASSWORD)
     page = client.get("/admin/tokens")
     assert page.status_code == 200 and "You have no API token yet" in page.text
     created = post_form(client, "/admin/tokens", {"name": "laptop"})
@@ -138,7 +122,7 @@ def test_everyone_manages_their_own_tokens(server: RunningServer) -> None:
 
 
 def test_settings_mask_credentials_and_show_errors_in_place(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     saved = post_form(
         client,
         "/admin/settings/install-options",
@@ -172,7 +156,7 @@ def test_settings_mask_credentials_and_show_errors_in_place(server: RunningServe
 
 
 def test_users_and_groups(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     group = post_form(
         client,
         "/admin/groups",
@@ -189,7 +173,7 @@ def test_users_and_groups(server: RunningServer) -> None:
     assert member.status_code == 200 and "newbie is now a member of builders" in member.text
     row = re.search(r'<tr data-row data-group="builders">.*?</tr>', member.text, re.S)
     assert row and "create envs" in row.group(0) and "newbie" in row.group(0)
-    newbie = login(server, "newbie", "a long enough password")
+    newbie = console_login(server, "newbie", "a long enough password")
     assert "New Python env" in newbie.get("/").text
     again = post_form(client, "/admin/users", {"name": "newbie", "password": "whatever long"})
     assert again.status_code == 409 and "already exists" in again.text
@@ -209,7 +193,7 @@ def test_rejecting_needs_a_reason(server: RunningServer, newest: str) -> None:
         plain = next(u for u in _users(server, admin) if u.name == "plain")
         asker = load_actor(server.app, plain.id, source="test")
         sent = requests.submit_request(server.app, asker, "unwanted", EnvSpec(python=newest))
-        client = login(server, "admin", ADMIN_PASSWORD)
+        client = console_login(server, "admin", ADMIN_PASSWORD)
         empty = post_form(client, f"/admin/requests/{sent.id}/reject", {"reason": "  "})
         assert empty.status_code == 422 and "give the requester a reason" in empty.text
         done = post_form(client, f"/admin/requests/{sent.id}/reject", {"reason": "use shared"})

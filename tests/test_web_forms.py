@@ -16,7 +16,7 @@ from codenv.services import permissions
 from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
 from support.pkgindex import PackageIndex
-from support.server import ADMIN_PASSWORD, RunningServer, running_server
+from support.server import ADMIN_PASSWORD, RunningServer, console_login, post_form, running_server
 
 pytestmark = pytest.mark.xdist_group("web-forms")
 
@@ -30,28 +30,12 @@ def server(
         admin = Actor.local_admin()
         user_in(running.app, admin, "viewer")
         user_in(running.app, admin, "maker", group="makers", may_create_envs=True)
-        client = login(running, "admin", ADMIN_PASSWORD)
+        client = console_login(running, "admin", ADMIN_PASSWORD)
         response = post_form(client, "/new-env", {"name": "shared", "python": newest})
         assert response.status_code == 303, response.text
         permissions.set_permissions(running.app, admin, "shared", usable_by_all=True)
         wait_idle(client, "shared")
         yield running
-
-
-def login(server: RunningServer, name: str, password: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token, page.text
-    response = client.post(
-        "/login", data={"name": name, "password": password, "csrf": token.group(1)}
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-def post_form(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Response:
-    return client.post(path, data={"csrf": client.cookies.get("codenv_csrf", ""), **data})
 
 
 def wait_idle(client: httpx.Client, env: str, timeout: float = 120) -> None:
@@ -98,7 +82,7 @@ def test_login_refuses_bad_passwords_forged_forms_and_foreign_redirects(
 
 
 def test_form_posts_need_the_session_csrf_token(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     for token in ("", "wrong"):
         response = client.post(
             "/envs/shared/packages",
@@ -110,7 +94,7 @@ def test_form_posts_need_the_session_csrf_token(server: RunningServer) -> None:
 
 
 def test_name_check_uses_the_api_rules(server: RunningServer) -> None:
-    client = login(server, "maker", PASSWORD)
+    client = console_login(server, "maker", PASSWORD)
     bad = client.get("/new-env/check", params={"name": "no spaces"}).json()
     assert bad == {
         "ok": False,
@@ -123,7 +107,7 @@ def test_name_check_uses_the_api_rules(server: RunningServer) -> None:
 
 
 def test_create_errors_show_in_the_form(server: RunningServer) -> None:
-    client = login(server, "maker", PASSWORD)
+    client = console_login(server, "maker", PASSWORD)
     response = post_form(client, "/new-env", {"name": "x y", "python": "3.99"})
     assert response.status_code == 422
     assert "invalid code env name" in response.text and 'value="x y"' in response.text
@@ -133,7 +117,7 @@ def test_create_errors_show_in_the_form(server: RunningServer) -> None:
 
 
 def test_a_user_without_rights_sees_no_controls_and_is_refused(server: RunningServer) -> None:
-    client = login(server, "viewer", PASSWORD)
+    client = console_login(server, "viewer", PASSWORD)
     listing = client.get("/")
     assert "Request a code env" in listing.text and "New Python env" not in listing.text
     packages = client.get("/envs/shared/packages")
@@ -156,7 +140,7 @@ def test_a_user_without_rights_sees_no_controls_and_is_refused(server: RunningSe
 
 
 def test_requested_package_errors_name_their_line(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     response = post_form(
         client,
         "/envs/shared/packages",

@@ -24,7 +24,14 @@ from codenv.services.actor import Actor
 from support.access import PASSWORD, user_in
 from support.browser import chromium, shot
 from support.pkgindex import PackageIndex
-from support.server import ADMIN_PASSWORD, RunningServer, running_server
+from support.server import (
+    ADMIN_PASSWORD,
+    RunningServer,
+    console_login,
+    post_form,
+    running_server,
+    session_csrf,
+)
 
 pytestmark = pytest.mark.xdist_group("web-tabs")
 BUILD_TIMEOUT_MS = 120_000
@@ -141,30 +148,10 @@ def test_resources_and_permissions_in_the_browser(
     context.close()
 
 
-def login(server: RunningServer, name: str, password: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token, page.text
-    response = client.post(
-        "/login", data={"name": name, "password": password, "csrf": token.group(1)}
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-def csrf(client: httpx.Client) -> str:
-    return client.cookies.get("codenv_csrf", "") or ""
-
-
-def post_form(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Response:
-    return client.post(path, data={"csrf": csrf(client), **data})
-
-
 def upload(client: httpx.Client, env: str, name: str, body: bytes, **fields: str) -> httpx.Response:
     return client.post(
         f"/envs/{env}/resources/upload",
-        data={"csrf": csrf(client), **fields},
+        data={"csrf": session_csrf(client), **fields},
         files={"file": (name, body, "application/octet-stream")},
     )
 
@@ -174,10 +161,10 @@ def test_a_user_with_use_only_sees_no_edit_controls_and_is_refused(
 ) -> None:
     admin = Actor.local_admin()
     resources.set_init_script(server.app, admin, "tabs-shared", script="print('hi')\n")
-    admin_client = login(server, "admin", ADMIN_PASSWORD)
+    admin_client = console_login(server, "admin", ADMIN_PASSWORD)
     assert upload(admin_client, "tabs-shared", "kept.txt", b"kept").status_code == 303
 
-    client = login(server, "reader", PASSWORD)
+    client = console_login(server, "reader", PASSWORD)
     page = client.get("/envs/tabs-shared/resources")
     assert page.status_code == 200
     assert "print(&#39;hi&#39;)" in page.text and "kept.txt" in page.text
@@ -211,7 +198,7 @@ def test_a_user_with_use_only_sees_no_edit_controls_and_is_refused(
 
 
 def test_tab_forms_need_the_csrf_token(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     plain = client.post("/envs/tabs-shared/resources/script", data={"script": "x"})
     assert plain.status_code == 403 and "security token" in plain.text
     multipart = client.post(
@@ -226,7 +213,7 @@ def test_tab_forms_need_the_csrf_token(server: RunningServer) -> None:
 
 
 def test_paths_outside_the_resources_are_refused_in_place(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     browse = client.get("/envs/tabs-shared/resources", params={"path": "../x"})
     assert browse.status_code == 200 and 'class="error"' in browse.text
     outside = upload(client, "tabs-shared", "x.txt", b"x", path="../x")
@@ -238,7 +225,7 @@ def test_paths_outside_the_resources_are_refused_in_place(server: RunningServer)
     assert missing.status_code == 404 and 'class="error"' in missing.text
     empty = client.post(
         "/envs/tabs-shared/resources/upload",
-        data={"csrf": csrf(client)},
+        data={"csrf": session_csrf(client)},
         files={"file": ("", b"", "application/octet-stream")},
     )
     assert empty.status_code in (400, 422) and 'class="error"' in empty.text
@@ -252,7 +239,7 @@ def test_zip_upload_unpacks_and_folders_can_be_browsed(server: RunningServer) ->
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("data/a.csv", "a,b\n")
         archive.writestr("data/b.csv", "c,d\n")
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     done = upload(client, "tabs-shared", "set.zip", buffer.getvalue(), unzip="on")
     assert done.status_code == 303, done.text
     top = client.get("/envs/tabs-shared/resources")
@@ -272,7 +259,7 @@ def test_zip_upload_unpacks_and_folders_can_be_browsed(server: RunningServer) ->
 
 
 def test_permission_errors_show_in_place(server: RunningServer) -> None:
-    client = login(server, "admin", ADMIN_PASSWORD)
+    client = console_login(server, "admin", ADMIN_PASSWORD)
     owner = permissions.get_permissions(server.app, Actor.local_admin(), "tabs-shared").owner
     unknown = post_form(
         client,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -85,3 +86,25 @@ def wait_for_build(client: httpx.Client, build_id: str, timeout: float = 180) ->
             return dict(build)
         time.sleep(0.1)
     raise AssertionError(f"build {build_id} did not finish in {timeout} s")
+
+
+def console_login(server: RunningServer, name: str, password: str) -> httpx.Client:
+    """A client logged in through the console's login form (with the form's CSRF token)."""
+    client = httpx.Client(base_url=server.url, timeout=60)
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text
+    response = client.post(
+        "/login", data={"name": name, "password": password, "csrf": token.group(1)}
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def session_csrf(client: httpx.Client) -> str:
+    return client.cookies.get("codenv_csrf", "") or ""
+
+
+def post_form(client: httpx.Client, path: str, data: dict[str, str]) -> httpx.Response:
+    """A console form POST carrying the session's CSRF token, as the pages' forms do."""
+    return client.post(path, data={"csrf": session_csrf(client), **data})
