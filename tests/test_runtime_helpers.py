@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from uv import find_uv_bin
 
-from codenv.builds.wheel import ensure_core_wheel
 from codenv.core_package.codenv_runtime import resources as source_resources
+from codenv.envdirs.core_wheel import ensure_core_wheel
 from codenv.interpreters import Discovery
 
 CORE_PACKAGE = Path(source_resources.__file__).parent

@@ -27,8 +27,8 @@ from codenv.storage.db import SCHEMA_HEAD, Database
 from codenv.storage.models import (
     Base,
     BuildRow,
+    BuildSlotRow,
     CodeEnvRow,
-    EnvLockRow,
     RevisionRow,
     utcnow,
 )
@@ -39,7 +39,7 @@ TABLES = {
     "code_envs",
     "revisions",
     "builds",
-    "env_locks",
+    "build_slots",
     "interpreters",
     "users",
     "groups",
@@ -269,8 +269,8 @@ def test_deleting_an_env_cascades_but_keeps_build_history(db: Database, how: str
     with db.session() as session:
         session.add_all([revision_row(doomed, 1), revision_row(doomed, 2), revision_row(kept, 1)])
         session.add_all([build_row("old", doomed, "succeeded"), build_row("other", kept)])
-    assert queries.try_lock_env(db, doomed, "old", "holder")
-    assert queries.try_lock_env(db, kept, "other", "holder")
+    assert queries.take_build_slot(db, doomed, "old", "holder")
+    assert queries.take_build_slot(db, kept, "other", "holder")
 
     with db.session() as session:
         if how == "orm":  # as services.envs.delete_env does
@@ -283,55 +283,55 @@ def test_deleting_an_env_cascades_but_keeps_build_history(db: Database, how: str
         assert queries.env_by_name(session, "doomed") is None
         remaining = session.execute(select(RevisionRow.env_id, RevisionRow.number)).all()
         assert [tuple(row) for row in remaining] == [(kept, 1)]
-        assert queries.env_lock(session, doomed) is None
-        assert session.scalars(select(EnvLockRow.env_id)).all() == [kept]
+        assert queries.build_slot(session, doomed) is None
+        assert session.scalars(select(BuildSlotRow.env_id)).all() == [kept]
         history = session.get_one(BuildRow, "old")
         assert history.env_id is None
         assert (history.env_name, history.status) == (f"env-{doomed}", "succeeded")
         assert session.get_one(BuildRow, "other").env_id == kept
 
 
-# --- env locks ----------------------------------------------------------------------------
+# --- build slots ---------------------------------------------------------------------------
 
 
-def test_env_lock_is_taken_once_until_released(db: Database) -> None:
+def test_build_slot_is_taken_once_until_released(db: Database) -> None:
     env_id, other_env = add_env(db, "locked"), add_env(db, "other")
-    assert queries.try_lock_env(db, env_id, "b1", "holder-1")
-    assert not queries.try_lock_env(db, env_id, "b2", "holder-2")
-    assert not queries.try_lock_env(db, env_id, "b1", "holder-1")  # not re-entrant
-    assert queries.try_lock_env(db, other_env, "b3", "holder-2")  # locks are per env
+    assert queries.take_build_slot(db, env_id, "b1", "holder-1")
+    assert not queries.take_build_slot(db, env_id, "b2", "holder-2")
+    assert not queries.take_build_slot(db, env_id, "b1", "holder-1")  # not re-entrant
+    assert queries.take_build_slot(db, other_env, "b3", "holder-2")  # locks are per env
 
     with db.session() as session:
-        lock = queries.env_lock(session, env_id)
+        lock = queries.build_slot(session, env_id)
         assert lock is not None
         assert (lock.build_id, lock.holder) == ("b1", "holder-1")
         acquired = as_utc(lock.acquired_at)
         assert acquired is not None
         assert timedelta(0) <= utcnow() - acquired < timedelta(minutes=1)
-        queries.release_env_lock(session, "b2")  # not the holder: changes nothing
-    assert not queries.try_lock_env(db, env_id, "b2", "holder-2")
+        queries.release_build_slot(session, "b2")  # not the holder: changes nothing
+    assert not queries.take_build_slot(db, env_id, "b2", "holder-2")
 
     with db.session() as session:
-        queries.release_env_lock(session, "b1")
-    assert queries.try_lock_env(db, env_id, "b2", "holder-2")
+        queries.release_build_slot(session, "b1")
+    assert queries.take_build_slot(db, env_id, "b2", "holder-2")
     with db.session() as session:
-        lock = queries.env_lock(session, env_id)
+        lock = queries.build_slot(session, env_id)
         assert lock is not None
         assert (lock.build_id, lock.holder) == ("b2", "holder-2")
-        other = queries.env_lock(session, other_env)
+        other = queries.build_slot(session, other_env)
         assert other is not None
         assert other.build_id == "b3"
 
 
-def test_env_lock_of_a_deleted_env_is_not_found(db: Database) -> None:
+def test_build_slot_of_a_deleted_env_is_not_found(db: Database) -> None:
     """A build polling for the lock of an env deleted meanwhile must stop, not wait forever."""
     env_id = add_env(db, "gone")
     with db.session() as session:
         session.delete(session.get_one(CodeEnvRow, env_id))
     with pytest.raises(NotFound):
-        queries.try_lock_env(db, env_id, "late", "holder")
+        queries.take_build_slot(db, env_id, "late", "holder")
     with db.session() as session:
-        assert session.scalar(select(func.count()).select_from(EnvLockRow)) == 0
+        assert session.scalar(select(func.count()).select_from(BuildSlotRow)) == 0
 
 
 def race_for_lock(db: Database, env_id: int, build_ids: list[str]) -> dict[str, bool]:
@@ -343,7 +343,7 @@ def race_for_lock(db: Database, env_id: int, build_ids: list[str]) -> dict[str, 
     def contend(build_id: str) -> None:
         try:
             barrier.wait(timeout=30)
-            results[build_id] = queries.try_lock_env(db, env_id, build_id, f"h-{build_id}")
+            results[build_id] = queries.take_build_slot(db, env_id, build_id, f"h-{build_id}")
         except BaseException as error:
             errors.append(error)
 
@@ -356,7 +356,7 @@ def race_for_lock(db: Database, env_id: int, build_ids: list[str]) -> dict[str, 
     return results
 
 
-def test_env_lock_has_one_winner_among_racing_threads(db: Database) -> None:
+def test_build_slot_has_one_winner_among_racing_threads(db: Database) -> None:
     env_id = add_env(db, "raced")
     for attempt in range(5):
         build_ids = [f"r{attempt}-t{index}" for index in range(8)]
@@ -366,10 +366,10 @@ def test_env_lock_has_one_winner_among_racing_threads(db: Database) -> None:
         assert len(winners) == 1, results
 
         with db.session() as session:
-            lock = queries.env_lock(session, env_id)
+            lock = queries.build_slot(session, env_id)
             assert lock is not None
             assert lock.build_id == winners[0]
-            queries.release_env_lock(session, winners[0])
+            queries.release_build_slot(session, winners[0])
 
 
 TRY_LOCKS_IN_SUBPROCESS = """
@@ -380,16 +380,16 @@ from codenv.storage.db import Database
 
 url, held_env, free_env = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 database = Database(url)
-print(queries.try_lock_env(database, held_env, "child-held", holder_token()))
-print(queries.try_lock_env(database, free_env, "child-free", holder_token()))
+print(queries.take_build_slot(database, held_env, "child-held", holder_token()))
+print(queries.take_build_slot(database, free_env, "child-free", holder_token()))
 print(holder_token())
 database.dispose()
 """
 
 
-def test_env_lock_holds_across_processes(db: Database) -> None:
+def test_build_slot_holds_across_processes(db: Database) -> None:
     held, free = add_env(db, "held"), add_env(db, "free")
-    assert queries.try_lock_env(db, held, "parent", holder_token())
+    assert queries.take_build_slot(db, held, "parent", holder_token())
 
     on_held, on_free, child_token = run_python(
         TRY_LOCKS_IN_SUBPROCESS, db.url, str(held), str(free)
@@ -399,8 +399,8 @@ def test_env_lock_holds_across_processes(db: Database) -> None:
     assert on_free == "True"  # the child could write: False above was the lock, not an error
     assert child_token != holder_token()
     with db.session() as session:
-        parents = queries.env_lock(session, held)
-        childs = queries.env_lock(session, free)
+        parents = queries.build_slot(session, held)
+        childs = queries.build_slot(session, free)
         assert parents is not None
         assert childs is not None
         assert (parents.build_id, parents.holder) == ("parent", holder_token())
@@ -508,9 +508,9 @@ def test_holder_tokens_and_liveness(db: Database) -> None:
     # The tokens survive a trip through the database unchanged (as recovery reads them).
     tokens = {"own": own, "finished": finished, "elsewhere": elsewhere}
     for build_id, token in tokens.items():
-        assert queries.try_lock_env(db, add_env(db, f"env-{build_id}"), build_id, token)
+        assert queries.take_build_slot(db, add_env(db, f"env-{build_id}"), build_id, token)
     with db.session() as session:
-        stored = {lock.build_id: lock.holder for lock in session.scalars(select(EnvLockRow))}
+        stored = {lock.build_id: lock.holder for lock in session.scalars(select(BuildSlotRow))}
     assert stored == tokens
     assert {build_id: holder_alive(token) for build_id, token in stored.items()} == {
         "own": True,

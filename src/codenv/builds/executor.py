@@ -15,10 +15,10 @@ from pathlib import Path
 from codenv.backends import pip
 from codenv.backends.base import InstalledPackage, Installer
 from codenv.builds.init_script import InitScriptRun, run_init_script
-from codenv.builds.layout import EnvLayout, disk_usage
 from codenv.builds.logs import BuildLog
 from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.plan import Plan
+from codenv.envdirs.layout import EnvLayout, disk_usage
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codenv.backends.base import clean_environ, run_logged
-from codenv.builds.layout import EnvLayout
 from codenv.builds.logs import BuildLog
+from codenv.envdirs.layout import EnvLayout
 
 
 @dataclass(frozen=True)

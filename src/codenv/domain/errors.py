@@ -10,19 +10,37 @@ class CodenvError(Exception):
     status = 400
     exit_code = 1
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # The 1-based line of the offending input (requested packages), for adapters that
+        # show the error beside that line.
+        self.line = line
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {"code": self.code, "message": self.message, "field": self.field}
+    def to_dict(self) -> dict[str, str | int | None]:
+        data: dict[str, str | int | None] = {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+        }
+        if self.line is not None:
+            data["line"] = self.line
+        return data
 
 
-class InvalidSpec(CodenvError):
-    code = "invalid_spec"
+class InvalidInput(CodenvError):
+    """Input a caller sent that cannot be accepted (a password, an expiry, an upload...)."""
+
+    code = "invalid_request"
     status = 422
     exit_code = 2
+
+
+class InvalidSpec(InvalidInput):
+    """A spec (python, sets, requested packages, options, init script) that cannot be built."""
+
+    code = "invalid_spec"
 
 
 class NotFound(CodenvError):
@@ -53,6 +71,29 @@ class BuildFailed(CodenvError):
     code = "build_failed"
     status = 422
     exit_code = 4
+
+    def __init__(
+        self, message: str, *, field: str | None = None, returncode: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        # The failing command's exit code, when a command failed.
+        self.returncode = returncode
+
+
+class BuildCancelled(CodenvError):
+    """A build stopped because someone cancelled it."""
+
+    code = "build_cancelled"
+    status = 409
+    exit_code = 4
+
+
+class Unavailable(CodenvError):
+    """A service codenv needs did not answer: the server (remote CLI), a database, an index."""
+
+    code = "unavailable"
+    status = 503
+    exit_code = 1
 
 
 class UnsupportedInterpreter(CodenvError):

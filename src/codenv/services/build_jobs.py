@@ -1,4 +1,4 @@
-"""The build job: claim a queued build, take the env lock, build a revision or run the
+"""The build job: claim a queued build, take the env's build slot, build a revision or run the
 resources init script, record the outcome. Never raises for a build that failed."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import traceback
 
 from codenv.builds.executor import BuildJob, BuildOutcome, execute
 from codenv.builds.init_script import InitScriptRun, commit_env_vars, run_init_script
-from codenv.builds.layout import EnvLayout
 from codenv.builds.logs import BuildLog
 from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.errors import CodenvError, Conflict, NotFound
 from codenv.domain.plan import Plan
 from codenv.domain.spec import EnvSpec
+from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
 from codenv.services.app import Codenv
 from codenv.services.builds import log_path
@@ -44,12 +44,12 @@ def _update_build(app: Codenv, build_id: str, **values: object) -> None:
                 setattr(row, key, value)
 
 
-def _wait_for_env_lock(app: Codenv, build: BuildRow, log: BuildLog) -> None:
+def _wait_for_build_slot(app: Codenv, build: BuildRow, log: BuildLog) -> None:
     assert build.env_id is not None
     announced = False
-    while not queries.try_lock_env(app.db, build.env_id, build.id, holder_token()):
+    while not queries.take_build_slot(app.db, build.env_id, build.id, holder_token()):
         with app.db.session() as session:
-            lock = queries.env_lock(session, build.env_id)
+            lock = queries.build_slot(session, build.env_id)
             if lock is not None and not holder_alive(lock.holder):
                 session.delete(lock)
                 continue
@@ -66,7 +66,7 @@ def run_build(app: Codenv, build_id: str) -> None:
         return
     log = BuildLog(log_path(app, build_id), lambda step: _update_build(app, build_id, step=step))
     try:
-        _wait_for_env_lock(app, build, log)
+        _wait_for_build_slot(app, build, log)
         _update_build(app, build_id, status="running", started_at=utcnow())
         if build.kind == "init":
             _run_init(app, build, log)
@@ -79,7 +79,7 @@ def run_build(app: Codenv, build_id: str) -> None:
         _fail(app, build, log, f"internal error: {error!r}")
     finally:
         with app.db.session() as session:
-            queries.release_env_lock(session, build_id)
+            queries.release_build_slot(session, build_id)
         log.close()
 
 

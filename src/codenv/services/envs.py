@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from codenv.builds import kernels
-from codenv.builds.layout import EnvLayout
 from codenv.domain.errors import AlreadyExists, Conflict
 from codenv.domain.names import name_key, validate_env_name
 from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages, masked_spec
+from codenv.envdirs import kernels
+from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import FULL, UPDATE, Actor, env_for, may_use, require_create
 from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
@@ -130,7 +130,7 @@ def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
 def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) -> None:
     with app.db.session() as session:
         env = env_for(session, actor, name, FULL)
-        if queries.env_lock(session, env.id) is not None:
+        if queries.build_slot(session, env.id) is not None:
             raise Conflict(f"code env {name!r} is being built; delete it when the build ends")
         layout = EnvLayout.of(app.settings.envs_dir, env.name)
         session.delete(env)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from codenv.builds import kernels
 from codenv.domain.errors import Conflict
 from codenv.domain.spec import EnvSpec
+from codenv.envdirs import kernels
 from codenv.services.actor import Actor, env_for, may_use
 from codenv.services.app import Codenv
 from codenv.services.runtime import refresh_kernel

@@ -6,7 +6,6 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from codenv.builds.wheel import core_package_version, ensure_core_wheel
 from codenv.domain.install_options import (
     INSTALL_OPTIONS,
     VENV_OPTIONS,
@@ -17,6 +16,7 @@ from codenv.domain.install_options import (
 from codenv.domain.plan import Plan, make_plan
 from codenv.domain.requirements import LineKind, RequirementLine
 from codenv.domain.spec import BasePackage, EnvSpec, SpecContext, base_packages, validate_spec
+from codenv.envdirs.core_wheel import core_package_version, ensure_core_wheel
 from codenv.interpreters import Discovery
 from codenv.services.app import Codenv
 from codenv.services.interpreters import discovery, interpreter_for

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from codenv.builds.layout import EnvLayout
 from codenv.builds.logs import BuildLog
+from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive
 from codenv.services.app import Codenv
 from codenv.services.views import as_utc
 from codenv.storage import queries
-from codenv.storage.models import BuildRow, CodeEnvRow, EnvLockRow, utcnow
+from codenv.storage.models import BuildRow, BuildSlotRow, CodeEnvRow, utcnow
 
 # A build handed to a detached worker has no holder until that worker starts.
 UNCLAIMED_GRACE = timedelta(minutes=5)
@@ -42,7 +42,7 @@ def _fail_orphans(app: Codenv) -> None:
                 DIED,
                 utcnow(),
             )
-            queries.release_env_lock(session, build.id)
+            queries.release_build_slot(session, build.id)
             env = session.get(CodeEnvRow, build.env_id) if build.env_id else None
             layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
             layout.staged_env_vars_file(build.id).unlink(missing_ok=True)
@@ -56,7 +56,7 @@ def _fail_orphans(app: Codenv) -> None:
 
 def _release_dead_locks(app: Codenv) -> None:
     with app.db.session() as session:
-        for lock in session.scalars(select(EnvLockRow)).all():
+        for lock in session.scalars(select(BuildSlotRow)).all():
             if not holder_alive(lock.holder):
                 session.delete(lock)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from codenv.builds.layout import EnvLayout
 from codenv.domain.spec import EnvSpec, SpecChanges
+from codenv.envdirs.layout import EnvLayout
 from codenv.resources import files
 from codenv.services.actor import UPDATE, USE, Actor, env_for
 from codenv.services.app import Codenv

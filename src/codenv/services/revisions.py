@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from codenv.builds.layout import EnvLayout
 from codenv.domain.errors import Conflict, NotFound
 from codenv.domain.spec import EnvSpec
+from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
 from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
@@ -55,7 +55,7 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
         _rollback_target(app, queries.revision(session, env.id, number), env.name, number)
         env_id, env_name = env.id, env.name
     token = f"rollback-{uuid.uuid4().hex[:22]}"
-    if not queries.try_lock_env(app.db, env_id, token, holder_token()):
+    if not queries.take_build_slot(app.db, env_id, token, holder_token()):
         _refuse_busy(app, env_id, env_name)
     try:
         EnvLayout.of(app.settings.envs_dir, env_name).switch_current(number)
@@ -70,12 +70,12 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
         return restored
     finally:
         with app.db.session() as session:
-            queries.release_env_lock(session, token)
+            queries.release_build_slot(session, token)
 
 
 def _refuse_busy(app: Codenv, env_id: int, name: str) -> None:
     with app.db.session() as session:
-        lock = queries.env_lock(session, env_id)
+        lock = queries.build_slot(session, env_id)
         if lock is not None and not holder_alive(lock.holder):
             session.delete(lock)
             raise Conflict(f"a build of {name!r} had died and was cleared; roll back again")

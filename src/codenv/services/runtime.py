@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from codenv.builds import kernels
-from codenv.builds.layout import EnvLayout
 from codenv.core_package.codenv_runtime.resources import load_env_vars_file
 from codenv.domain.errors import Conflict
 from codenv.domain.spec import EnvSpec
+from codenv.envdirs import kernels
+from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import Actor, require_use
 from codenv.services.app import Codenv
 from codenv.storage import queries

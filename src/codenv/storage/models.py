@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: code envs, revisions, builds, env locks, configured interpreters;
+"""SQLAlchemy 2 models: code envs, revisions, builds, build slots, configured interpreters;
 users, groups, API tokens, env grants, code env requests and the audit log."""
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class BuildRow(Base):
     rebuild: Mapped[bool] = mapped_column(default=False)
     requested_by: Mapped[str] = mapped_column(String(128))
     holder: Mapped[str] = mapped_column(String(256), default="")
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
     revision: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -95,11 +96,12 @@ class BuildRow(Base):
     finished_at: Mapped[datetime | None]
 
 
-class EnvLockRow(Base):
-    """At most one row per env: the build that holds it. Survives process death by design;
-    a holder whose process is gone is detected and released by recovery."""
+class BuildSlotRow(Base):
+    """The env's build slot: at most one row per env, the build (or rollback) that holds it.
+    Survives process death by design; a holder whose process is gone is detected and
+    released by recovery."""
 
-    __tablename__ = "env_locks"
+    __tablename__ = "build_slots"
 
     env_id: Mapped[int] = mapped_column(
         ForeignKey("code_envs.id", ondelete="CASCADE"), primary_key=True

@@ -14,8 +14,8 @@ from codenv.storage.db import Database
 from codenv.storage.models import (
     ApiTokenRow,
     BuildRow,
+    BuildSlotRow,
     CodeEnvRow,
-    EnvLockRow,
     EnvRequestRow,
     GroupRow,
     MembershipRow,
@@ -72,7 +72,7 @@ def unfinished_builds(session: Session) -> Sequence[BuildRow]:
     return session.scalars(select(BuildRow).where(BuildRow.status.in_(ACTIVE_STATUSES))).all()
 
 
-def try_lock_env(db: Database, env_id: int, build_id: str, holder: str) -> bool:
+def take_build_slot(db: Database, env_id: int, build_id: str, holder: str) -> bool:
     """Insert the env's lock row in a unit of work of its own; False when another holds it.
 
     Raises NotFound when the env does not exist (deleted meanwhile): its lock can never be
@@ -80,7 +80,7 @@ def try_lock_env(db: Database, env_id: int, build_id: str, holder: str) -> bool:
     """
     try:
         with db.session() as session:
-            session.add(EnvLockRow(env_id=env_id, build_id=build_id, holder=holder))
+            session.add(BuildSlotRow(env_id=env_id, build_id=build_id, holder=holder))
     except IntegrityError:
         # The primary key (another holder) or the foreign key (no such env) refused the row.
         with db.session() as session:
@@ -90,12 +90,12 @@ def try_lock_env(db: Database, env_id: int, build_id: str, holder: str) -> bool:
     return True
 
 
-def env_lock(session: Session, env_id: int) -> EnvLockRow | None:
-    return session.get(EnvLockRow, env_id)
+def build_slot(session: Session, env_id: int) -> BuildSlotRow | None:
+    return session.get(BuildSlotRow, env_id)
 
 
-def release_env_lock(session: Session, build_id: str) -> None:
-    session.execute(delete(EnvLockRow).where(EnvLockRow.build_id == build_id))
+def release_build_slot(session: Session, build_id: str) -> None:
+    session.execute(delete(BuildSlotRow).where(BuildSlotRow.build_id == build_id))
 
 
 # --- accounts -----------------------------------------------------------------------------

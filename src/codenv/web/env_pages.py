@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from codenv.builds.kernels import kernel_name
 from codenv.domain.catalog import PackageSet
 from codenv.domain.errors import CodenvError, InvalidSpec
 from codenv.domain.pythons import parse_minor
 from codenv.domain.spec import SpecChanges
+from codenv.envdirs.kernels import kernel_name
 from codenv.services import builds, envs, permissions, revisions
 from codenv.services.views import BuildInfo, EnvInfo
 from codenv.web.render import ConsoleRoute, render, see_other

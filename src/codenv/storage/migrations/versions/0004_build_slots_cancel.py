@@ -1,0 +1,29 @@
+"""env_locks becomes build_slots (the per-env build mutex); builds.cancel_requested
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.rename_table("env_locks", "build_slots")
+    with op.batch_alter_table("builds") as batch_op:
+        batch_op.add_column(
+            sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("builds") as batch_op:
+        batch_op.drop_column("cancel_requested")
+    op.rename_table("build_slots", "env_locks")
