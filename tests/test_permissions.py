@@ -9,7 +9,7 @@ import pytest
 
 from codenv.domain.errors import InvalidSpec, NotFound, PermissionDenied
 from codenv.domain.spec import EnvSpec
-from codenv.services import accounts, builds, envs, permissions
+from codenv.services import accounts, builds, envs, logs, permissions
 from codenv.services.access_views import Grant
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
@@ -118,18 +118,18 @@ def test_global_rights_apply_at_the_next_authentication(app: Codenv, newest: str
 def test_builds_and_logs_of_invisible_envs_do_not_exist(app: Codenv, newest: str) -> None:
     eve = user_in(app, ADMIN, "eve")
     build_id = _env(app, ADMIN, "secret", newest)
-    text, offset = builds.read_log(app, ADMIN, build_id)
+    text, offset = logs.read_log(app, ADMIN, build_id)
     assert "==>" in text and offset > 0
     for call in (
         lambda: builds.get_build(app, eve, build_id),
-        lambda: builds.read_log(app, eve, build_id),
+        lambda: logs.read_log(app, eve, build_id),
         lambda: builds.list_builds(app, eve, "secret"),
     ):
         with pytest.raises(NotFound):
             call()
     permissions.set_permissions(app, ADMIN, "secret", usable_by_all=True)
     assert builds.get_build(app, eve, build_id).status == "succeeded"
-    assert builds.read_log(app, eve, build_id, offset) == ("", offset)
+    assert logs.read_log(app, eve, build_id, offset) == ("", offset)
 
 
 def test_builds_of_a_deleted_env_stay_visible_to_their_requester_only(

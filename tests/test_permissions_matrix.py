@@ -16,7 +16,7 @@ import pytest
 
 from codenv.domain.errors import NotFound, PermissionDenied
 from codenv.domain.spec import EnvSpec, SpecChanges
-from codenv.services import builds, envs, permissions, resources, revisions
+from codenv.services import builds, envs, logs, permissions, resources, revisions
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from support.access import opened, user_in
@@ -131,7 +131,7 @@ def _operation(world: World, op: str, kind: str) -> Callable[[Actor], object]:
     calls: dict[str, Callable[[Actor], object]] = {
         "show": lambda a: envs.show_env(app, a, name),
         "builds": lambda a: builds.list_builds(app, a, name),
-        "log": lambda a: builds.read_log(app, a, world.build_ids[kind]),
+        "log": lambda a: logs.read_log(app, a, world.build_ids[kind]),
         "revisions": lambda a: revisions.list_revisions(app, a, name),
         "installed": lambda a: revisions.installed_packages(app, a, name),
         "files": lambda a: resources.list_files(app, a, name),

@@ -17,9 +17,8 @@ from codenv.api.schemas import (
     SpecBody,
     UpdateBody,
 )
-from codenv.builds.logs import follow, read_from
 from codenv.domain.spec import EnvSpec, SetRef, SpecChanges
-from codenv.services import builds, envs, permissions, revisions
+from codenv.services import builds, envs, logs, permissions, revisions
 
 router = APIRouter(prefix="/api/v1", tags=["envs"])
 
@@ -105,7 +104,7 @@ def get_build(build_id: str, call: Caller) -> dict[str, Any]:
 def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> PlainTextResponse:
     """The log from `offset`; `X-Log-Offset` gives where to continue, `X-Build-Finished`."""
     build = builds.get_build(call.app, call.actor, build_id)
-    text, end = read_from(builds.log_path(call.app, build_id), offset)
+    text, end = logs.read_log(call.app, call.actor, build_id, offset)
     headers = {"X-Log-Offset": str(end), "X-Build-Finished": str(build.finished).lower()}
     return PlainTextResponse(text, headers=headers)
 
@@ -116,11 +115,7 @@ def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> Plai
 def stream_log(build_id: str, call: Caller) -> StreamingResponse:
     """The log as it is written, until the build ends."""
     builds.get_build(call.app, call.actor, build_id)
-
-    def finished() -> bool:
-        return builds.get_build(call.app, call.actor, build_id).finished
-
-    chunks = follow(builds.log_path(call.app, build_id), finished, interval=0.2)
+    chunks = logs.follow_log(call.app, call.actor, build_id)
     return StreamingResponse(chunks, media_type="text/plain")
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -39,25 +38,23 @@ class BuildLog:
         self._file.close()
 
 
-def read_from(path: Path, offset: int = 0) -> tuple[str, int]:
-    """The text appended since `offset`, and the new offset."""
+def read_from(path: Path, offset: int = 0, limit: int = -1) -> tuple[str, int]:
+    """The text appended since `offset` (at most `limit` bytes), and the new offset.
+
+    A chunk never ends inside a UTF-8 character: the offset stays on a character boundary.
+    """
     try:
         with path.open("rb") as handle:
             handle.seek(offset)
-            data = handle.read()
+            data = handle.read(limit)
     except FileNotFoundError:
         return "", offset
+    if limit > 0 and len(data) == limit:
+        cut = len(data)
+        # Back off over continuation bytes (10xxxxxx) to the start of the last character.
+        while cut > 0 and data[cut - 1] & 0xC0 == 0x80:
+            cut -= 1
+        if cut > 0 and data[cut - 1] >= 0xC0:
+            cut -= 1
+        data = data[:cut] if cut > 0 else data
     return data.decode("utf-8", errors="replace"), offset + len(data)
-
-
-def follow(path: Path, finished: Callable[[], bool], interval: float = 0.05) -> Iterator[str]:
-    """Yield text as it is appended until `finished()` is true and nothing is left."""
-    offset = 0
-    while True:
-        done = finished()
-        text, offset = read_from(path, offset)
-        if text:
-            yield text
-        if done:
-            return
-        time.sleep(interval)

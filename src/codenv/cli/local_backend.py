@@ -10,13 +10,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from codenv.builds.logs import read_from
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.services import (
     builds,
     envs,
     interpreters,
     kernels,
+    logs,
     node_settings,
     resources,
     revisions,
@@ -90,8 +90,7 @@ class LocalBackend:
         return builds.get_build(self.app, self.actor, build_id).to_dict()
 
     def read_log(self, build_id: str, offset: int) -> tuple[str, int]:
-        builds.get_build(self.app, self.actor, build_id)
-        return read_from(builds.log_path(self.app, build_id), offset)
+        return logs.read_log(self.app, self.actor, build_id, offset)
 
     def build_done(self, build_id: str) -> None:
         self.app.queue.wait(build_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from codenv.builds.logs import read_from
 from codenv.domain.errors import NotFound
 from codenv.domain.spec import EnvSpec
 from codenv.jobs.liveness import holder_token
@@ -90,12 +89,6 @@ def _may_see(actor: Actor, row: BuildRow, env: CodeEnvRow | None) -> bool:
     # The env was deleted: its builds stay visible to those who may manage all, and the
     # one who asked for the build.
     return actor.manages_all or row.requested_by == actor.name
-
-
-def read_log(app: Codenv, actor: Actor, build_id: str, offset: int = 0) -> tuple[str, int]:
-    """The build's log text appended since `offset`, and the new offset (to follow it)."""
-    get_build(app, actor, build_id)
-    return read_from(log_path(app, build_id), max(0, offset))
 
 
 def list_builds(app: Codenv, actor: Actor, name: str) -> list[BuildInfo]:

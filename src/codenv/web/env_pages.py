@@ -16,7 +16,7 @@ from codenv.domain.errors import CodenvError, InvalidSpec
 from codenv.domain.pythons import parse_minor
 from codenv.domain.spec import SpecChanges
 from codenv.envdirs.kernels import kernel_name
-from codenv.services import builds, envs, permissions, revisions
+from codenv.services import builds, envs, logs, permissions, revisions
 from codenv.services.views import BuildInfo, EnvInfo
 from codenv.web.render import ConsoleRoute, render, see_other
 from codenv.web.session import Submitted, SubmittedDep, Viewer, ViewerDep
@@ -223,7 +223,7 @@ def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Re
     shown = _shown_build(listed, build)
     log, offset = ("", 0)
     if shown is not None:
-        log, offset = builds.read_log(viewer.app, viewer.actor, shown.id)
+        log, offset = logs.read_log(viewer.app, viewer.actor, shown.id)
     return render(
         "env_revisions.html",
         builds=listed,
