@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from codenv.builds.logs import BuildLog
-from codenv.domain.errors import BuildFailed
+from codenv.domain.errors import BuildCancelled, BuildFailed
+from codenv.domain.install_options import Option
 from codenv.domain.plan import Plan
 from codenv.domain.secrets import mask_secrets
 
@@ -34,23 +36,46 @@ class InstalledPackage:
         return {"name": self.name, "version": self.version, "editable": self.editable_location}
 
 
+class LogSink(Protocol):
+    """Where a backend writes what its commands print (a build log, in practice)."""
+
+    def write(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Run:
+    """How a backend runs the commands of one build: where their output goes, how long they
+    may take, the signal that cancels them, and the build's install options (parsed once)."""
+
+    log: LogSink
+    timeout: float
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    options: tuple[Option, ...] = ()
+
+
 class Installer(Protocol):
     """One small interface for every installer codenv can build with."""
 
     name: str
 
-    def resolve(
-        self, plan: Plan, requirements: Path, lock: Path, upgrade: bool, log: BuildLog
-    ) -> None:
+    def resolve(self, run: Run, plan: Plan, requirements: Path, lock: Path, upgrade: bool) -> None:
         """Write the exact requirements of `requirements` into `lock` (keeping its pins)."""
 
-    def create_venv(self, plan: Plan, target: Path, log: BuildLog) -> None: ...
+    def create_venv(self, run: Run, plan: Plan, target: Path) -> None: ...
 
-    def install(self, plan: Plan, lock: Path, python: Path, log: BuildLog) -> None: ...
+    def install(self, run: Run, lock: Path, python: Path) -> None: ...
 
-    def check(self, python: Path, log: BuildLog) -> None: ...
+    def check(self, run: Run, python: Path) -> None: ...
 
-    def installed(self, python: Path) -> list[InstalledPackage]: ...
+    def installed(self, run: Run, python: Path) -> list[InstalledPackage]: ...
+
+
+class EditableInstaller(Protocol):
+    """Installs local source trees as editable (`-e PATH`) into a built venv."""
+
+    name: str
+
+    def install_editables(self, run: Run, paths: Sequence[str], python: Path) -> None: ...
 
 
 def clean_environ(extra: Mapping[str, str]) -> dict[str, str]:
@@ -90,15 +115,15 @@ def _die_with_parent() -> None:
 def run_logged(
     what: str,
     args: Sequence[str],
-    log: BuildLog,
+    run: Run,
     env: Mapping[str, str],
-    timeout: float,
     cwd: Path | None = None,
     held: list[str] | None = None,
 ) -> None:
     """Run `args`, copying its output into the log; BuildFailed with its error lines if it fails.
 
-    With `held`, the output goes there instead of the log, for the caller to decide.
+    The command leads its own process group, killed whole at the time limit or when the
+    build is cancelled. With `held`, the output goes there instead of the log.
     """
     recent: deque[str] = deque(maxlen=40)
     process = subprocess.Popen(
@@ -113,27 +138,44 @@ def run_logged(
         process_group=0,
         preexec_fn=_die_with_parent,  # noqa: PLW1509 (only calls prctl, async-signal-safe)
     )
-    timed_out = threading.Event()
-
-    def _kill() -> None:
-        timed_out.set()
-        # The installer leads its own process group: its build backends go with it.
-        os.killpg(process.pid, signal.SIGKILL)
-
-    timer = threading.Timer(timeout, _kill)
-    timer.start()
-    try:
+    with _Reaper(process.pid, run) as reaper:
         assert process.stdout is not None
         for line in process.stdout:
-            if held is None:
-                log.write(line)
-            else:
-                held.append(line)
+            (run.log.write if held is None else held.append)(line)
             recent.append(line)
         code = process.wait()
-    finally:
-        timer.cancel()
     if code != 0:
-        reason = f"timed out after {timeout:.0f} s" if timed_out.is_set() else f"exit code {code}"
+        if reaper.cancelled:
+            raise BuildCancelled(f"{what} was stopped: the build was cancelled")
+        reason = f"timed out after {run.timeout:.0f} s" if reaper.timed_out else f"exit code {code}"
         summary = mask_secrets(_failure_summary(list(recent)))
-        raise BuildFailed(f"{what} failed ({reason}):\n{summary}")
+        raise BuildFailed(f"{what} failed ({reason}):\n{summary}", returncode=code)
+
+
+class _Reaper:
+    """Kills a command's process group when its time is up or its build is cancelled."""
+
+    def __init__(self, pid: int, run: Run) -> None:
+        self._pid, self._run = pid, run
+        self._done = threading.Event()
+        self.timed_out = self.cancelled = False
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _Reaper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        deadline = time.monotonic() + self._run.timeout
+        while not self._done.wait(0.1):
+            self.cancelled = self._run.cancelled.is_set()
+            self.timed_out = time.monotonic() >= deadline
+            if self.cancelled or self.timed_out:
+                # The command leads its own process group: its build backends go with it.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._pid, signal.SIGKILL)
+                return

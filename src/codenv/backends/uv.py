@@ -8,12 +8,11 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
-from codenv.backends.base import InstalledPackage, clean_environ, run_logged
+from codenv.backends.base import InstalledPackage, Run, clean_environ, run_logged
 from codenv.backends.index_probe import refused_index
-from codenv.backends.uv_options import UvOptions, translate
-from codenv.builds.logs import BuildLog
+from codenv.backends.uv_options import translate
 from codenv.domain.errors import BuildFailed
-from codenv.domain.install_options import index_urls, parse_options
+from codenv.domain.install_options import index_urls
 from codenv.domain.plan import Plan
 
 # What uv says when an offline install misses something in the cache (metadata or a file).
@@ -23,10 +22,9 @@ _NOT_CACHED = ("network was disabled", "network connectivity is disabled")
 class UvInstaller:
     name = "uv"
 
-    def __init__(self, cache_dir: Path, timeout: float = 3600) -> None:
+    def __init__(self, cache_dir: Path) -> None:
         self.uv = find_uv_bin()
         self.cache_dir = cache_dir
-        self.timeout = timeout
 
     @property
     def environ(self) -> dict[str, str]:
@@ -41,25 +39,25 @@ class UvInstaller:
             }
         )
 
-    def _run(self, what: str, args: list[str], log: BuildLog, plan: Plan | None = None) -> None:
-        """Run uv; a failure that a refused index password explains says so."""
-        options = translate(plan.install_options) if plan else UvOptions()
+    def _run(self, what: str, args: list[str], run: Run, *, offline: bool = False) -> None:
+        """Run uv with the build's index options; a failure that a refused index password
+        explains says so (uv itself reports it as "not found")."""
+        options = translate(run.options)
         env = {**self.environ, **options.environ}
+        command = [self.uv, *args, *options.args, *(["--offline"] if offline else [])]
         try:
-            run_logged(what, [self.uv, *args, *options.args], log, env, self.timeout)
+            run_logged(what, command, run, env)
         except BuildFailed as error:
-            refused = (
-                refused_index(index_urls(parse_options(plan.install_options))) if plan else None
-            )
+            refused = None if offline else refused_index(index_urls(run.options))
             if refused is None:
                 raise
-            raise BuildFailed(f"{what} failed: {refused}\n{error.message}") from error
+            raise BuildFailed(
+                f"{what} failed: {refused}\n{error.message}", returncode=error.returncode
+            ) from error
 
-    def resolve(
-        self, plan: Plan, requirements: Path, lock: Path, upgrade: bool, log: BuildLog
-    ) -> None:
-        for note in translate(plan.install_options).notes:
-            log.write(f"note: {note}")
+    def resolve(self, run: Run, plan: Plan, requirements: Path, lock: Path, upgrade: bool) -> None:
+        for note in translate(run.options).notes:
+            run.log.write(f"note: {note}")
         args = [
             "pip",
             "compile",
@@ -74,61 +72,67 @@ class UvInstaller:
         ]
         if upgrade:
             args.append("--upgrade")
-        self._run("resolving", args, log, plan)
+        self._run("resolving", args, run)
 
-    def create_venv(self, plan: Plan, target: Path, log: BuildLog) -> None:
-        args = [
-            "venv",
-            str(target),
-            "--python",
-            plan.interpreter,
-            "--no-project",
-            *plan.venv_options,
-        ]
-        self._run("creating the venv", args, log)
+    def create_venv(self, run: Run, plan: Plan, target: Path) -> None:
+        args = ["venv", str(target), "--python", plan.interpreter, "--no-project"]
+        run_logged("creating the venv", [self.uv, *args, *plan.venv_options], run, self.environ)
 
-    def install(self, plan: Plan, lock: Path, python: Path, log: BuildLog) -> None:
+    def install(self, run: Run, lock: Path, python: Path) -> None:
+        """Install the lock. It pins every version and hash: when the shared cache holds them
+        all, installing needs no index at all, which saves uv's revalidation of every index
+        page. The index options still name the cache entries uv looks in, offline or not."""
         args = ["pip", "sync", str(lock), "--python", str(python)]
-        options = translate(plan.install_options)
-        # The lock pins every version and hash: when the shared cache holds them all, installing
-        # needs no index at all, which saves uv's revalidation of every index page. The index
-        # options also name the cache entries uv looks in, offline or not.
         held: list[str] = []
+        offline = Run(_Held(held), run.timeout, run.cancelled, run.options)
         try:
-            run_logged(
-                "installing",
-                [self.uv, *args, *options.args, "--offline"],
-                log,
-                {**self.environ, **options.environ},
-                self.timeout,
-                held=held,
-            )
+            self._run("installing", args, offline, offline=True)
         except BuildFailed as error:
             if not any(marker in error.message.lower() for marker in _NOT_CACHED):
                 for line in held:
-                    log.write(line)
+                    run.log.write(line)
                 raise
         else:
-            log.write("installed from the shared cache (no index access needed)")
+            run.log.write("installed from the shared cache (no index access needed)")
             return
-        log.write("some packages are not in the shared cache yet: installing from the index")
-        self._run("installing", args, log, plan)
+        run.log.write("some packages are not in the shared cache yet: installing from the index")
+        self._run("installing", args, run)
 
-    def check(self, python: Path, log: BuildLog) -> None:
-        self._run("checking", ["pip", "check", "--python", str(python)], log)
+    def install_editables(self, run: Run, paths: list[str] | tuple[str, ...], python: Path) -> None:
+        args = ["pip", "install", "--python", str(python)]
+        for path in paths:
+            args += ["-e", path]
+        self._run("installing editable packages", args, run)
 
-    def installed(self, python: Path) -> list[InstalledPackage]:
+    def check(self, run: Run, python: Path) -> None:
+        args = [self.uv, "pip", "check", "--python", str(python)]
+        run_logged("checking", args, run, self.environ)
+
+    def installed(self, run: Run, python: Path) -> list[InstalledPackage]:
         result = subprocess.run(
             [self.uv, "pip", "list", "--format", "json", "--python", str(python)],
             capture_output=True,
             text=True,
             env=self.environ,
-            timeout=120,
+            timeout=min(run.timeout, 120),
             check=False,
         )
         if result.returncode != 0:
-            raise BuildFailed(f"listing installed packages failed: {result.stderr.strip()}")
+            raise BuildFailed(
+                f"listing installed packages failed: {result.stderr.strip()}",
+                returncode=result.returncode,
+            )
         return [
             InstalledPackage(item["name"], item["version"], item.get("editable_project_location"))
             for item in json.loads(result.stdout)
         ]
+
+
+class _Held:
+    """A log that keeps lines back, for output shown only if it turns out to matter."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)

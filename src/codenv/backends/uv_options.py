@@ -3,10 +3,10 @@ from its environment (proxy, timeout, retries)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from codenv.domain.install_options import INSTALL_OPTIONS, parse_options
+from codenv.domain.install_options import Option
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,12 @@ _ENVIRON = {
 }
 
 
-def translate(tokens: Sequence[str]) -> UvOptions:
+def translate(options: Iterable[Option]) -> UvOptions:
+    """Parsed (and already checked) install options, as uv takes them."""
     args: list[str] = []
     environ: dict[str, str] = {}
     notes: list[str] = []
-    for option in parse_options(tokens, INSTALL_OPTIONS):
+    for option in options:
         if option.name in _SAME:
             args.extend(option.tokens())
         elif option.name == "--trusted-host":

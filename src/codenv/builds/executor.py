@@ -1,40 +1,51 @@
-"""Execute a plan into a fresh revision directory: resolve, create, install, check, record.
+"""Execute a build input into a fresh revision directory: resolve, create, install, check,
+record, run the init script. It decides nothing: the service put every choice in the input.
 
-Nothing here touches the active revision: the caller switches `current` only after this
-returns, so a failed or killed build leaves the working env as it was.
+Nothing here touches the active revision: the caller commits and switches `current` only
+after this returns, so a failed, cancelled or killed build leaves the working env as it was.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from codenv.backends import pip
-from codenv.backends.base import InstalledPackage, Installer
-from codenv.builds.init_script import InitScriptRun, run_init_script
-from codenv.builds.logs import BuildLog
+from codenv.backends.base import EditableInstaller, InstalledPackage, Installer, Run
+from codenv.builds.init_script import InitScript, run_init_script
 from codenv.builds.resolutions import ResolutionCache
+from codenv.domain.builds import ResolutionPolicy
+from codenv.domain.errors import BuildCancelled
 from codenv.domain.plan import Plan
-from codenv.envdirs.layout import EnvLayout, disk_usage
+from codenv.envdirs.layout import disk_usage
+
+# Called with (stage, detail) before each stage: the build log and the build's row follow it.
+StageReporter = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
-class BuildJob:
+class BuildInput:
+    """Everything one build needs, computed by the service before it starts."""
+
+    build_id: str
     plan: Plan
-    layout: EnvLayout
-    number: int
-    work_dir: Path
-    previous_lock: str | None
-    upgrade_all: bool
-    timeout: float
-    build_id: str = ""
-    rebuild: bool = False
-    resolutions: ResolutionCache | None = None
-    init_script: str = ""
-    current_vars: Mapping[str, str] = field(default_factory=dict)
+    number: int  # the revision this build makes
+    target: Path  # its directory
+    work_dir: Path  # scratch space, removed when the build ends
+    policy: ResolutionPolicy
+    previous_lock: str  # the active revision's lock ("" when none is kept)
+    reuse_resolution: bool  # a fresh cached lock of the same input may stand in for resolving
+    pip_editables: tuple[str, ...]  # setup.py editables that pip installs (Python 3.6)
+    init_script: InitScript | None  # run before the switch, when the update runs it
+
+
+@dataclass(frozen=True)
+class BuildTools:
+    installer: Installer
+    editables: EditableInstaller
+    resolutions: ResolutionCache
 
 
 @dataclass(frozen=True)
@@ -45,37 +56,32 @@ class BuildOutcome:
     staged_env_vars: Path | None = None
 
 
-def _requirements_text(plan: Plan) -> str:
-    by_pip = {f"-e {path}" for path in pip.editables_for_pip(plan)}
-    return "".join(f"{line}\n" for line in plan.requirement_lines if line not in by_pip)
+def requirements_text(job: BuildInput) -> str:
+    by_pip = {f"-e {path}" for path in job.pip_editables}
+    return "".join(f"{line}\n" for line in job.plan.requirement_lines if line not in by_pip)
 
 
-def _resolve(job: BuildJob, installer: Installer, log: BuildLog) -> str:
-    job.work_dir.mkdir(parents=True, exist_ok=True)
+def _resolve(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> str:
     requirements = job.work_dir / "requirements.in"
     lock = job.work_dir / "lock.txt"
-    text = _requirements_text(job.plan)
+    text = requirements_text(job)
     requirements.write_text(text, "utf-8")
-    previous = "" if job.upgrade_all else (job.previous_lock or "")
-    forced = job.upgrade_all or job.rebuild
-    cached = (
-        None if forced or job.resolutions is None else job.resolutions.get(job.plan, text, previous)
-    )
+    cached = None
+    if job.reuse_resolution:
+        cached = tools.resolutions.get(job.plan, text, job.previous_lock)
     if cached is not None:
-        log.step("resolving", f"same input resolved {cached[1]:.0f} s ago: reusing that lock")
+        report("resolving", f"same input resolved {cached[1]:.0f} s ago: reusing that lock")
         lock.write_text(cached[0], "utf-8")
         return cached[0]
-    if previous:
+    if job.previous_lock:
         # uv keeps the versions already pinned in its output file: that is what keeps
         # unchanged requirements at their locked versions.
-        lock.write_text(previous, "utf-8")
-    log.step(
-        "resolving", "upgrading all packages" if job.upgrade_all else "keeping locked versions"
-    )
-    installer.resolve(job.plan, requirements, lock, job.upgrade_all, log)
+        lock.write_text(job.previous_lock, "utf-8")
+    report("resolving", job.policy.describe())
+    upgrade = job.policy is ResolutionPolicy.UPGRADE_ALL
+    tools.installer.resolve(run, job.plan, requirements, lock, upgrade)
     result = lock.read_text("utf-8")
-    if job.resolutions is not None:
-        job.resolutions.put(job.plan, text, previous, result)
+    tools.resolutions.put(job.plan, text, job.previous_lock, result)
     return result
 
 
@@ -90,46 +96,47 @@ def _record(target: Path, plan: Plan, lock: str) -> None:
     (meta / "lock.txt").write_text(lock, "utf-8")
 
 
-def _build(job: BuildJob, installer: Installer, log: BuildLog, target: Path) -> BuildOutcome:
-    lock_text = _resolve(job, installer, log)
-    log.step("creating", f"venv with Python {job.plan.python_version} ({job.plan.interpreter})")
-    installer.create_venv(job.plan, target, log)
-    log.step("installing", f"{_count_locked(lock_text)} locked packages")
-    installer.install(job.plan, job.work_dir / "lock.txt", target / "bin" / "python", log)
-    if pip.editables_for_pip(job.plan):
-        log.step("installing", "setup.py editables with pip (uv cannot on Python 3.6)")
-        pip.install_editables(job.plan, target / "bin" / "python", log, job.timeout)
-    log.step("checking", "installed packages are compatible")
-    installer.check(target / "bin" / "python", log)
-    log.step("recording", "installed packages")
-    installed = installer.installed(target / "bin" / "python")
-    _record(target, job.plan, lock_text)
+def _stages(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> BuildOutcome:
+    lock_text = _resolve(job, tools, run, report)
+    python = job.target / "bin" / "python"
+    report("creating", f"venv with Python {job.plan.python_version} ({job.plan.interpreter})")
+    tools.installer.create_venv(run, job.plan, job.target)
+    count = _count_locked(lock_text)
+    report("installing", f"{count} locked package{'' if count == 1 else 's'}")
+    tools.installer.install(run, job.work_dir / "lock.txt", python)
+    if job.pip_editables:
+        report("installing", f"setup.py editables with {tools.editables.name}")
+        tools.editables.install_editables(run, job.pip_editables, python)
+    report("checking", "installed packages are compatible")
+    tools.installer.check(run, python)
+    report("recording", "installed packages")
+    installed = tools.installer.installed(run, python)
+    _record(job.target, job.plan, lock_text)
     staged = None
-    if job.init_script:
-        run = InitScriptRun(
-            job.init_script,
-            target / "bin" / "python",
-            job.layout,
-            job.build_id,
-            job.work_dir,
-            job.current_vars,
-            job.timeout,
-        )
-        staged = run_init_script(run, log)
-    return BuildOutcome(lock_text, installed, disk_usage(target), staged)
+    if job.init_script is not None:
+        where = job.init_script.resources_dir
+        report("init script", f"running the resources init script in {where}")
+        staged = run_init_script(job.init_script, python, job.work_dir, run)
+    return BuildOutcome(lock_text, installed, disk_usage(job.target), staged)
 
 
-def execute(job: BuildJob, installer: Installer, log: BuildLog) -> BuildOutcome:
+def execute(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> BuildOutcome:
     """Build revision `job.number`; on any failure its directory is removed and the error raised."""
-    target = job.layout.revision(job.number)
-    if target.exists():
+
+    def checked_report(stage: str, detail: str) -> None:
+        if run.cancelled.is_set():
+            raise BuildCancelled("the build was cancelled")
+        report(stage, detail)
+
+    if job.target.exists():
         # Left by a build that was killed: never part of a revision, safe to discard.
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(job.target)
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    job.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _build(job, installer, log, target)
+        return _stages(job, tools, run, checked_report)
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(job.target, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(job.work_dir, ignore_errors=True)

@@ -1,8 +1,9 @@
 """Running a resources init script with an env's interpreter, into a staged env-vars file.
 
 The script writes env vars through `codenv_runtime.resources` into a staged copy of
-`resources_env.json`; the caller puts it in place only once the build has succeeded, so a
-failing script leaves the previous env vars in force.
+`resources_env.json`; the file is checked when the script ends, and put in force only once the
+build has been committed, so a failing script (or one that leaves a malformed file) leaves the
+previous env vars in force.
 """
 
 from __future__ import annotations
@@ -10,60 +11,70 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from codenv.backends.base import clean_environ, run_logged
-from codenv.builds.logs import BuildLog
-from codenv.envdirs.layout import EnvLayout
+from codenv.backends.base import Run, clean_environ, run_logged
+from codenv.core_package.codenv_runtime.resources import load_env_vars_file
+from codenv.domain.errors import BuildFailed
 
 
 @dataclass(frozen=True)
-class InitScriptRun:
-    script: str
-    python: Path
-    layout: EnvLayout
-    build_id: str
-    work_dir: Path
-    current_vars: Mapping[str, str]
-    timeout: float
+class InitScript:
+    """Everything a run of an env's resources init script needs."""
+
+    text: str
+    resources_dir: Path
+    env_vars_file: Path  # the file in force
+    staged_env_vars: Path  # where this run writes, until its build is committed
+    current_vars: Mapping[str, str] = field(default_factory=dict)
 
 
-def run_init_script(run: InitScriptRun, log: BuildLog) -> Path:
-    """Run the script; returns the staged env-vars file (BuildFailed if the script fails)."""
-    resources = run.layout.resources_dir
-    resources.mkdir(parents=True, exist_ok=True)
-    staged = run.layout.staged_env_vars_file(run.build_id)
-    if run.layout.env_vars_file.exists():
-        shutil.copyfile(run.layout.env_vars_file, staged)
-    run.work_dir.mkdir(parents=True, exist_ok=True)
-    script = run.work_dir / "resources_init.py"
-    script.write_text(run.script, "utf-8")
-    env = clean_environ(dict(run.current_vars))
+def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) -> Path:
+    """Run the script; returns the checked staged env-vars file (BuildFailed if it fails)."""
+    script.resources_dir.mkdir(parents=True, exist_ok=True)
+    staged = script.staged_env_vars
+    if script.env_vars_file.exists():
+        shutil.copyfile(script.env_vars_file, staged)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    source = work_dir / "resources_init.py"
+    source.write_text(script.text, "utf-8")
+    env = clean_environ(dict(script.current_vars))
     env.update(
-        CODENV_RESOURCES_DIR=str(resources),
+        CODENV_RESOURCES_DIR=str(script.resources_dir),
         CODENV_ENV_VARS_FILE=str(staged),
-        VIRTUAL_ENV=str(run.python.parent.parent),
-        PATH=f"{run.python.parent}{os.pathsep}{env.get('PATH', '')}",
+        VIRTUAL_ENV=str(python.parent.parent),
+        PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
     )
-    log.step("init script", f"running the resources init script in {resources}")
     try:
         run_logged(
             "the resources init script",
-            [str(run.python), str(script)],
-            log,
+            [str(python), str(source)],
+            run,
             env,
-            run.timeout,
-            cwd=resources,
+            cwd=script.resources_dir,
         )
+        check_env_vars_file(staged, script.resources_dir)
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
     return staged
 
 
-def commit_env_vars(staged: Path, layout: EnvLayout) -> None:
+def check_env_vars_file(path: Path, resources_dir: Path) -> None:
+    """BuildFailed when the file the script left cannot be read back as env vars."""
+    try:
+        load_env_vars_file(str(path), str(resources_dir))
+    except (ValueError, OSError) as error:
+        raise BuildFailed(
+            f"the resources init script left a malformed env vars file ({path.name}): {error}; "
+            "write env vars only through codenv_runtime.resources (set_env_var, set_env_path)",
+            field="resources_init_script",
+        ) from error
+
+
+def commit_env_vars(staged: Path, in_force: Path) -> None:
     """Put a staged env-vars file in force (one rename); no file means no vars were set."""
     if staged.exists():
-        os.replace(staged, layout.env_vars_file)
+        os.replace(staged, in_force)

@@ -4,7 +4,8 @@ Resolving against an index whose pages carry no cache lifetime costs a revalidat
 project, even when nothing changed. Within a freshness window (by default the ten minutes
 PyPI itself asks clients to cache its pages) the same input resolves to the same lock without
 asking the index again: envs created from one set in a row get identical locks, quickly.
-Upgrades and forced rebuilds always resolve again; so does anything with an editable.
+Upgrades and forced rebuilds always resolve again (the service says so in the build input); so
+does anything with an editable.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -107,9 +108,26 @@ def make_plan(
     )
 
 
+def init_script_on_update(spec: EnvSpec) -> str:
+    """The init script an update of `spec` runs, or "" when an update runs none."""
+    script = spec.resources_init_script
+    return script if spec.run_init_script_on_update and script.strip() else ""
+
+
 def init_script_digest(spec: EnvSpec) -> str:
     """The digest of the init script an update runs, or "" when an update runs none."""
-    script = spec.resources_init_script
-    if not (spec.run_init_script_on_update and script.strip()):
-        return ""
-    return hashlib.sha256(script.encode()).hexdigest()
+    script = init_script_on_update(spec)
+    return hashlib.sha256(script.encode()).hexdigest() if script else ""
+
+
+# From Python 3.7 on, setuptools has PEP 660 hooks and uv installs every editable.
+UV_EDITABLE_MIN = (3, 7)
+
+
+def editables_needing_pip(plan: Plan, has_setup_py: Callable[[str], bool]) -> tuple[str, ...]:
+    """The editable paths of `plan` that pip installs: setup.py projects on Python 3.6, whose
+    last setuptools cannot build editables the PEP 660 way uv needs."""
+    if plan.python_minor >= UV_EDITABLE_MIN:
+        return ()
+    paths = (line.removeprefix("-e ") for line in plan.requested if line.startswith("-e "))
+    return tuple(path for path in paths if has_setup_py(path))

@@ -1,4 +1,4 @@
-"""The application context every service call receives: settings, database, installer, queue."""
+"""The application context every service call receives: settings, database, build tools, queue."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codenv.backends.base import Installer
+from codenv.backends.base import EditableInstaller, Installer
+from codenv.backends.pip import PipInstaller
 from codenv.backends.uv import UvInstaller
+from codenv.builds.executor import BuildTools
+from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.catalog import Catalog, load_catalog
 from codenv.jobs.queue import DetachedProcessQueue, InlineQueue, JobQueue, LocalWorkerQueue
 from codenv.settings import Settings
@@ -20,7 +23,7 @@ QueueKind = Literal["threads", "inline", "detached"]
 class Codenv:
     settings: Settings
     db: Database
-    installer: Installer
+    tools: BuildTools
     catalog: Catalog = field(init=False)
     queue: JobQueue = field(init=False)
 
@@ -43,8 +46,24 @@ def _make_queue(app: Codenv, kind: QueueKind, runner: Callable[[str], None]) -> 
     return LocalWorkerQueue(runner, app.settings.max_parallel_builds)
 
 
+def build_tools(
+    settings: Settings,
+    installer: Installer | None = None,
+    editables: EditableInstaller | None = None,
+) -> BuildTools:
+    """uv and pip by default; tests hand in the fake installer for both."""
+    return BuildTools(
+        installer or UvInstaller(settings.uv_cache_dir),
+        editables or PipInstaller(),
+        ResolutionCache(settings.resolutions_dir, settings.resolution_ttl_seconds),
+    )
+
+
 def open_codenv(
-    settings: Settings, queue: QueueKind = "threads", installer: Installer | None = None
+    settings: Settings,
+    queue: QueueKind = "threads",
+    installer: Installer | None = None,
+    editables: EditableInstaller | None = None,
 ) -> Codenv:
     """Prepare the home, migrate the schema and recover builds whose process died."""
     from codenv.services.build_jobs import run_build
@@ -54,11 +73,7 @@ def open_codenv(
         directory.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     db.migrate()
-    app = Codenv(
-        settings,
-        db,
-        installer or UvInstaller(settings.uv_cache_dir, settings.build_timeout_seconds),
-    )
+    app = Codenv(settings, db, build_tools(settings, installer, editables))
     app.queue = _make_queue(app, queue, lambda build_id: run_build(app, build_id))
     recover(app)
     return app

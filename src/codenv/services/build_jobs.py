@@ -1,39 +1,49 @@
-"""The build job: claim a queued build, take the env's build slot, build a revision or run the
-resources init script, record the outcome. Never raises for a build that failed."""
+"""The build job: claim a queued build, take the env's build slot, build a revision or run
+the resources init script, record the outcome. Never raises for a build that failed."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import traceback
+from collections.abc import Callable
+from types import TracebackType
 
-from codenv.builds.executor import BuildJob, BuildOutcome, execute
-from codenv.builds.init_script import InitScriptRun, commit_env_vars, run_init_script
+from codenv.backends.base import Run
+from codenv.builds.executor import BuildOutcome, execute
+from codenv.builds.init_script import run_init_script
 from codenv.builds.logs import BuildLog
-from codenv.builds.resolutions import ResolutionCache
-from codenv.domain.errors import CodenvError, Conflict, NotFound
-from codenv.domain.plan import Plan
+from codenv.domain.builds import BuildKind, BuildStatus, check_transition
+from codenv.domain.errors import BuildCancelled, CodenvError, Conflict, NotFound
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
+from codenv.services.activation import settle_env
 from codenv.services.app import Codenv
+from codenv.services.build_input import (
+    BuildRequest,
+    Prepared,
+    UpToDate,
+    init_script_input,
+    prepare_build,
+)
 from codenv.services.builds import log_path
-from codenv.services.plans import check_spec
-from codenv.services.revisions import prune_revisions
-from codenv.services.runtime import env_vars, refresh_kernel
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 
-LOCK_POLL_SECONDS = 0.25
+SLOT_POLL_SECONDS = 0.25
+CANCEL_POLL_SECONDS = 0.5
 
 
-def _claim(app: Codenv, build_id: str) -> BuildRow | None:
+def _claim(app: Codenv, build_id: str) -> BuildRequest | None:
     with app.db.session() as session:
         row = session.get(BuildRow, build_id)
-        if row is None or row.status != "queued" or row.env_id is None:
+        if row is None or row.status != BuildStatus.QUEUED or row.env_id is None:
             return None
         row.holder = holder_token()
-        return row
+        kind = BuildKind(row.kind)
+        return BuildRequest(row.id, row.env_id, row.env_name, kind, row.upgrade_all, row.rebuild)
 
 
 def _update_build(app: Codenv, build_id: str, **values: object) -> None:
@@ -44,19 +54,61 @@ def _update_build(app: Codenv, build_id: str, **values: object) -> None:
                 setattr(row, key, value)
 
 
-def _wait_for_build_slot(app: Codenv, build: BuildRow, log: BuildLog) -> None:
-    assert build.env_id is not None
+def _move(app: Codenv, build_id: str, status: BuildStatus, **values: object) -> None:
+    """Change the build's state by a named transition (Conflict when it may not)."""
+    with app.db.session() as session:
+        row = session.get(BuildRow, build_id)
+        if row is None:
+            return
+        row.status = check_transition(row.status, status)
+        for key, value in values.items():
+            setattr(row, key, value)
+
+
+class CancelWatch:
+    """Turns a cancel request recorded on the build's row (by any process) into an event."""
+
+    def __init__(self, app: Codenv, build_id: str) -> None:
+        self.event = threading.Event()
+        self._app, self._build_id = app, build_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> threading.Event:
+        self._thread.start()
+        return self.event
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(CANCEL_POLL_SECONDS):
+            with self._app.db.session() as session:
+                row = session.get(BuildRow, self._build_id)
+                if row is None or row.cancel_requested:
+                    self.event.set()
+                    return
+
+
+def _wait_for_build_slot(
+    app: Codenv, build: BuildRequest, log: BuildLog, cancelled: threading.Event
+) -> None:
     announced = False
-    while not queries.take_build_slot(app.db, build.env_id, build.id, holder_token()):
+    while not queries.take_build_slot(app.db, build.env_id, build.build_id, holder_token()):
         with app.db.session() as session:
-            lock = queries.build_slot(session, build.env_id)
-            if lock is not None and not holder_alive(lock.holder):
-                session.delete(lock)
+            slot = queries.build_slot(session, build.env_id)
+            if slot is not None and not holder_alive(slot.holder):
+                session.delete(slot)
                 continue
+        if cancelled.is_set():
+            raise BuildCancelled("the build was cancelled while it waited for another build")
         if not announced:
             log.step("waiting", "another build of this env is running")
             announced = True
-        time.sleep(LOCK_POLL_SECONDS)
+        time.sleep(SLOT_POLL_SECONDS)
 
 
 def run_build(app: Codenv, build_id: str) -> None:
@@ -64,149 +116,141 @@ def run_build(app: Codenv, build_id: str) -> None:
     build = _claim(app, build_id)
     if build is None:
         return
-    log = BuildLog(log_path(app, build_id), lambda step: _update_build(app, build_id, step=step))
-    try:
-        _wait_for_build_slot(app, build, log)
-        _update_build(app, build_id, status="running", started_at=utcnow())
-        if build.kind == "init":
-            _run_init(app, build, log)
-        else:
-            _build_revision(app, build, log)
-    except CodenvError as error:
-        _fail(app, build, log, error.message)
-    except Exception as error:
-        log.write(traceback.format_exc())
-        _fail(app, build, log, f"internal error: {error!r}")
-    finally:
-        with app.db.session() as session:
-            queries.release_build_slot(session, build_id)
-        log.close()
+    log = BuildLog(log_path(app, build_id))
+    with CancelWatch(app, build_id) as cancelled:
+        try:
+            _wait_for_build_slot(app, build, log, cancelled)
+            _move(app, build_id, BuildStatus.RUNNING, started_at=utcnow())
+            run = Run(log, app.settings.build_timeout_seconds, cancelled)
+            if build.kind is BuildKind.INIT:
+                _run_init(app, build, log, run)
+            else:
+                _build_revision(app, build, log, run)
+        except BuildCancelled as error:
+            _end(app, build, log, BuildStatus.CANCELLED, error.message)
+        except CodenvError as error:
+            _end(app, build, log, BuildStatus.FAILED, error.message)
+        except Exception as error:
+            log.write(traceback.format_exc())
+            _end(app, build, log, BuildStatus.FAILED, f"internal error: {error!r}")
+        finally:
+            with app.db.session() as session:
+                queries.release_build_slot(session, build_id)
+            log.close()
 
 
-def _fail(app: Codenv, build: BuildRow, log: BuildLog, message: str) -> None:
-    EnvLayout.of(app.settings.envs_dir, build.env_name).staged_env_vars_file(build.id).unlink(
-        missing_ok=True
-    )
-    unchanged = "the active revision and its env vars are unchanged"
-    log.step("failed", unchanged)
-    log.write(message)
-    _update_build(
-        app, build.id, status="failed", step="failed", error=message, finished_at=utcnow()
-    )
-
-
-def _succeed(app: Codenv, build: BuildRow, log: BuildLog, revision: int, message: str) -> None:
-    log.step("done", message)
-    _update_build(
-        app, build.id, status="succeeded", step="done", revision=revision, finished_at=utcnow()
-    )
-
-
-def _load(app: Codenv, build: BuildRow) -> tuple[CodeEnvRow, RevisionRow | None, int]:
+def _has_active(app: Codenv, env_id: int) -> bool:
     with app.db.session() as session:
-        env = session.get(CodeEnvRow, build.env_id)
-        if env is None:
-            raise NotFound(f"code env {build.env_name!r} was deleted", field="name")
-        active = queries.revision(session, env.id, env.active_revision or 0)
-        return env, active, queries.next_revision_number(session, env.id)
+        env = session.get(CodeEnvRow, env_id)
+        return env is not None and env.active_revision is not None
 
 
-def _build_revision(app: Codenv, build: BuildRow, log: BuildLog) -> None:
-    env, active, number = _load(app, build)
-    spec = EnvSpec.from_dict(env.spec)
-    log.step("planning", f"Python {spec.python}, revision {number}")
-    checked = check_spec(app, spec)
-    forced = build.upgrade_all or build.rebuild
-    if active and active.plan_hash == checked.plan.hash and not forced:
-        _succeed(app, build, log, active.number, f"already up to date (revision {active.number})")
-        return
-    for line in checked.plan.requirement_lines:
-        log.write(f"    {line}")
-    log.write(f"install options: {' '.join(checked.plan.install_options)}")
-    if checked.plan.venv_options:
-        log.write(f"venv options: {' '.join(checked.plan.venv_options)}")
-    _update_build(app, build.id, revision=number)
-    layout = EnvLayout.of(app.settings.envs_dir, env.name)
-    job = BuildJob(
-        checked.plan,
-        layout,
-        number,
-        app.settings.builds_dir / build.id,
-        active.lock if active else None,
-        build.upgrade_all,
-        app.settings.build_timeout_seconds,
-        build_id=build.id,
-        rebuild=build.rebuild,
-        resolutions=ResolutionCache(
-            app.settings.resolutions_dir, app.settings.resolution_ttl_seconds
-        ),
-        init_script=_init_script_on_update(spec),
-        current_vars=env_vars(layout),
-    )
-    outcome = execute(job, app.installer, log)
-    _activate(app, build, checked.plan, spec, number, outcome)
-    layout.switch_current(number)
-    if outcome.staged_env_vars is not None:
-        commit_env_vars(outcome.staged_env_vars, layout)
-    refresh_kernel(app, env.name, spec)
-    prune_revisions(app, env.id)
-    log.step("done", f"revision {number} is active ({len(outcome.installed)} packages)")
-
-
-def _init_script_on_update(spec: EnvSpec) -> str:
-    script = spec.resources_init_script
-    return script if spec.run_init_script_on_update and script.strip() else ""
-
-
-def _run_init(app: Codenv, build: BuildRow, log: BuildLog) -> None:
-    """Run the resources init script now, in the active revision."""
-    env, active, _ = _load(app, build)
-    spec = EnvSpec.from_dict(env.spec)
-    if active is None:
-        raise Conflict(f"code env {env.name!r} has never built successfully", field="name")
-    if not spec.resources_init_script.strip():
-        raise Conflict(f"code env {env.name!r} has no resources init script", field="script")
-    layout = EnvLayout.of(app.settings.envs_dir, env.name)
-    run = InitScriptRun(
-        spec.resources_init_script,
-        layout.python(),
-        layout,
-        build.id,
-        app.settings.builds_dir / build.id,
-        env_vars(layout),
-        app.settings.build_timeout_seconds,
-    )
-    try:
-        staged = run_init_script(run, log)
-    finally:
-        shutil.rmtree(run.work_dir, ignore_errors=True)
-    commit_env_vars(staged, layout)
-    refresh_kernel(app, env.name, spec)
-    _succeed(app, build, log, active.number, f"init script done (revision {active.number})")
-
-
-def _activate(
-    app: Codenv, build: BuildRow, plan: Plan, spec: EnvSpec, number: int, outcome: BuildOutcome
+def _end(
+    app: Codenv, build: BuildRequest, log: BuildLog, status: BuildStatus, message: str
 ) -> None:
-    """Record the revision and make it active in one unit of work (the link follows)."""
+    """A build that ends without a new revision: nothing of the env changed."""
+    layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
+    layout.staged_env_vars_file(build.build_id).unlink(missing_ok=True)
+    unchanged = (
+        "the active revision and its env vars are unchanged"
+        if _has_active(app, build.env_id)
+        else "the env has no active revision yet"
+    )
+    log.step(status.value, unchanged)
+    log.write(message)
+    with app.db.session() as session:
+        row = session.get(BuildRow, build.build_id)
+        if row is not None and not BuildStatus(row.status).finished:
+            row.status = check_transition(row.status, status)
+            row.step, row.error, row.finished_at = status.value, message, utcnow()
+
+
+def _reporter(app: Codenv, build_id: str, log: BuildLog) -> Callable[[str, str], None]:
+    def report(stage: str, detail: str) -> None:
+        log.step(stage, detail)
+        _update_build(app, build_id, step=stage)
+
+    return report
+
+
+def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
+    log.step("planning", f"code env {build.env_name}")
+    prepared = prepare_build(app, build)
+    if isinstance(prepared, UpToDate):
+        message = f"already up to date (revision {prepared.number})"
+        log.step("done", message)
+        _move(app, build.build_id, BuildStatus.SUCCEEDED, step="done",
+              revision=prepared.number, finished_at=utcnow())  # fmt: skip
+        return
+    job = prepared.job
+    log.write(f"Python {job.plan.python_version}, revision {job.number}")
+    for line in job.plan.requirement_lines:
+        log.write(f"    {line}")
+    log.write(f"install options: {' '.join(job.plan.install_options)}")
+    if job.plan.venv_options:
+        log.write(f"venv options: {' '.join(job.plan.venv_options)}")
+    _update_build(app, build.build_id, revision=job.number)
+    run = Run(run.log, run.timeout, run.cancelled, prepared.options)
+    outcome = execute(job, app.tools, run, _reporter(app, build.build_id, log))
+    log.step("done", f"revision {job.number} is active ({len(outcome.installed)} packages)")
+    _commit_revision(app, build, prepared, outcome)
+    settle_env(app, build.env_id, log.write)
+
+
+def _commit_revision(
+    app: Codenv, build: BuildRequest, prepared: Prepared, outcome: BuildOutcome
+) -> None:
+    """One transaction: the revision row, the env's active revision, the build's success."""
+    job = prepared.job
     with app.db.session() as session:
         env = session.get(CodeEnvRow, build.env_id)
-        if env is None:
+        row = session.get(BuildRow, build.build_id)
+        if env is None or row is None:
             raise NotFound(f"code env {build.env_name!r} was deleted", field="name")
         session.add(
             RevisionRow(
                 env_id=env.id,
-                number=number,
-                build_id=build.id,
-                plan=plan.to_dict(),
-                plan_hash=plan.hash,
-                spec=spec.to_dict(),
+                number=job.number,
+                build_id=build.build_id,
+                plan=job.plan.to_dict(),
+                plan_hash=job.plan.hash,
+                spec=prepared.spec.to_dict(),
                 lock=outcome.lock,
                 installed=[package.to_dict() for package in outcome.installed],
                 size_bytes=outcome.size_bytes,
             )
         )
-        env.active_revision = number
-        row = session.get(BuildRow, build.id)
-        assert row is not None
-        row.status, row.step, row.revision, row.finished_at = "succeeded", "done", number, utcnow()
+        env.active_revision, env.settled = job.number, False
+        row.status = check_transition(row.status, BuildStatus.SUCCEEDED)
+        row.step, row.revision, row.finished_at = "done", job.number, utcnow()
+
+
+def _run_init(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
+    """Run the resources init script now, in the active revision."""
+    with app.db.session() as session:
+        env = session.get(CodeEnvRow, build.env_id)
+        if env is None:
+            raise NotFound(f"code env {build.env_name!r} was deleted", field="name")
+        spec, active = EnvSpec.from_dict(env.spec), env.active_revision
+    if active is None:
+        raise Conflict(f"code env {build.env_name!r} has never built successfully", field="name")
+    if not spec.resources_init_script.strip():
+        raise Conflict(f"code env {build.env_name!r} has no resources init script", field="script")
+    layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
+    script = init_script_input(layout, build.build_id, spec.resources_init_script)
+    work_dir = app.settings.builds_dir / build.build_id
+    log.step("init script", f"running the resources init script in {script.resources_dir}")
+    try:
+        run_init_script(script, layout.python(), work_dir, run)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    log.step("done", f"init script done (revision {active})")
+    with app.db.session() as session:
+        row = session.get(BuildRow, build.build_id)
+        env = session.get(CodeEnvRow, build.env_id)
+        if row is None or env is None:
+            raise NotFound(f"code env {build.env_name!r} was deleted", field="name")
+        row.status = check_transition(row.status, BuildStatus.SUCCEEDED)
+        row.step, row.revision, row.finished_at = "done", active, utcnow()
+        env.settled = False
+    settle_env(app, build.env_id, log.write)

@@ -7,17 +7,18 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from codenv.domain.errors import NotFound
+from codenv.domain.builds import BuildKind, BuildStatus, check_transition
+from codenv.domain.errors import Conflict, NotFound, PermissionDenied
 from codenv.domain.spec import EnvSpec
 from codenv.jobs.liveness import holder_token
 from codenv.jobs.queue import DetachedProcessQueue
-from codenv.services.actor import UPDATE, Actor, env_for, may_use
+from codenv.services.actor import UPDATE, Actor, env_for, may_use, require_update
 from codenv.services.app import Codenv
 from codenv.services.audit import record
 from codenv.services.plans import check_spec
 from codenv.services.views import BuildInfo, UpdateResult
 from codenv.storage import queries
-from codenv.storage.models import BuildRow, CodeEnvRow
+from codenv.storage.models import BuildRow, CodeEnvRow, utcnow
 
 
 def log_path(app: Codenv, build_id: str) -> Path:
@@ -32,7 +33,7 @@ def enqueue_build(
     *,
     upgrade_all: bool = False,
     rebuild: bool = False,
-    kind: str = "update",
+    kind: BuildKind = BuildKind.UPDATE,
 ) -> str:
     build_id = uuid.uuid4().hex
     # A detached worker claims the build itself; until then no process is its holder.
@@ -43,7 +44,7 @@ def enqueue_build(
                 id=build_id,
                 env_id=env_id,
                 env_name=env_name,
-                status="queued",
+                status=BuildStatus.QUEUED,
                 kind=kind,
                 upgrade_all=upgrade_all,
                 rebuild=rebuild,
@@ -95,3 +96,32 @@ def list_builds(app: Codenv, actor: Actor, name: str) -> list[BuildInfo]:
     with app.db.session() as session:
         env = env_for(session, actor, name)
         return [BuildInfo.of(row) for row in queries.builds_of(session, env.id)]
+
+
+def cancel_build(app: Codenv, actor: Actor, build_id: str) -> BuildInfo:
+    """Cancel a queued build at once, or ask a running one to stop (its worker kills the
+    installer's process group and removes the half-built revision within a second or so).
+
+    Needs the update right on the env, like starting a build.
+    """
+    with app.db.session() as session:
+        row = session.get(BuildRow, build_id)
+        env = session.get(CodeEnvRow, row.env_id) if row and row.env_id else None
+        if row is None or not _may_see(actor, row, env):
+            raise NotFound(f"no build {build_id!r}", field="build")
+        if env is not None:
+            require_update(actor, env)
+        elif not actor.manages_all:
+            raise PermissionDenied(f"you may not cancel build {build_id!r}")
+        status = BuildStatus(row.status)
+        if status.finished:
+            raise Conflict(f"build {build_id} is already {status.value}", field="build")
+        if status is BuildStatus.QUEUED:
+            row.status = check_transition(row.status, BuildStatus.CANCELLED)
+            row.step, row.finished_at = BuildStatus.CANCELLED.value, utcnow()
+            row.error = f"cancelled by {actor.name} before it started"
+        else:
+            row.cancel_requested = True
+        info = BuildInfo.of(row)
+    record(app, actor, "build.cancel", info.env, {"build": build_id, "was": status.value})
+    return info

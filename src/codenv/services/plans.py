@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from codenv.domain.install_options import (
     INSTALL_OPTIONS,
     VENV_OPTIONS,
+    Option,
     parse_options,
     to_tokens,
     with_default_index,
 )
-from codenv.domain.plan import Plan, make_plan
+from codenv.domain.plan import Plan, editables_needing_pip, make_plan
 from codenv.domain.requirements import LineKind, RequirementLine
 from codenv.domain.spec import BasePackage, EnvSpec, SpecContext, base_packages, validate_spec
 from codenv.envdirs.core_wheel import core_package_version, ensure_core_wheel
@@ -33,6 +34,8 @@ class CheckedSpec:
     spec: EnvSpec
     plan: Plan
     base: tuple[BasePackage, ...]
+    options: tuple[Option, ...]  # the plan's install options, parsed (once)
+    pip_editables: tuple[str, ...]  # editables pip installs (setup.py projects on 3.6)
 
 
 def _sha256(path: str) -> str:
@@ -75,8 +78,15 @@ def check_spec(app: Codenv, spec: EnvSpec, found: Discovery | None = None) -> Ch
     if spec.install_core_packages:
         digests[context.core_wheel] = _sha256(context.core_wheel)
     install, venv = effective_options(app, spec)
-    plan = make_plan(spec, interpreter, app.catalog, base, requested, digests, install, venv)
-    return CheckedSpec(spec, plan, base)
+    plan = make_plan(
+        spec, interpreter, app.catalog, base, requested, digests, to_tokens(install), venv
+    )
+    pip_editables = editables_needing_pip(plan, _has_setup_py)
+    return CheckedSpec(spec, plan, base, install, pip_editables)
+
+
+def _has_setup_py(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "setup.py"))
 
 
 def global_options(app: Codenv) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -88,8 +98,10 @@ def global_options(app: Codenv) -> tuple[tuple[str, ...], tuple[str, ...]]:
     )
 
 
-def effective_options(app: Codenv, spec: EnvSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The options a build of `spec` uses: its own, or the node's; with the default index."""
+def effective_options(app: Codenv, spec: EnvSpec) -> tuple[tuple[Option, ...], tuple[str, ...]]:
+    """The options a build of `spec` uses: its own, or the node's; with the default index.
+
+    Install options come back parsed, venv options as tokens."""
     node_install, node_venv = global_options(app)
     install = parse_options(
         node_install if spec.install_options is None else spec.install_options,
@@ -101,7 +113,4 @@ def effective_options(app: Codenv, spec: EnvSpec) -> tuple[tuple[str, ...], tupl
         VENV_OPTIONS,
         field="venv_options",
     )
-    return (
-        to_tokens(with_default_index(install, app.settings.index_url)),
-        to_tokens(venv),
-    )
+    return with_default_index(install, app.settings.index_url), to_tokens(venv)

@@ -1,20 +1,26 @@
 """Start-up recovery: builds whose process died are failed, their leftovers removed, and every
-env's `current` link made to agree with the database (the source of truth)."""
+env left unsettled made to agree with the database (the source of truth): its `current`
+link, env vars, kernelspec and pruning (services.activation)."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from codenv.builds.logs import BuildLog
+from codenv.domain.builds import BuildStatus, check_transition
 from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive
+from codenv.services.activation import settle_env, unsettled_envs
 from codenv.services.app import Codenv
 from codenv.services.views import as_utc
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, BuildSlotRow, CodeEnvRow, utcnow
 
+logger = logging.getLogger(__name__)
 # A build handed to a detached worker has no holder until that worker starts.
 UNCLAIMED_GRACE = timedelta(minutes=5)
 DIED = (
@@ -36,12 +42,8 @@ def _fail_orphans(app: Codenv) -> None:
         for build in queries.unfinished_builds(session):
             if not _is_orphan(build, now):
                 continue
-            build.status, build.step, build.error, build.finished_at = (
-                "failed",
-                "failed",
-                DIED,
-                utcnow(),
-            )
+            build.status = check_transition(build.status, BuildStatus.FAILED)
+            build.step, build.error, build.finished_at = "failed", DIED, utcnow()
             queries.release_build_slot(session, build.id)
             env = session.get(CodeEnvRow, build.env_id) if build.env_id else None
             layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
@@ -54,27 +56,15 @@ def _fail_orphans(app: Codenv) -> None:
             log.close()
 
 
-def _release_dead_locks(app: Codenv) -> None:
+def _release_dead_slots(app: Codenv) -> None:
     with app.db.session() as session:
-        for lock in session.scalars(select(BuildSlotRow)).all():
-            if not holder_alive(lock.holder):
-                session.delete(lock)
-
-
-def _reconcile_links(app: Codenv) -> None:
-    with app.db.session() as session:
-        for env in queries.all_envs(session):
-            if env.active_revision is None:
-                continue
-            layout = EnvLayout.of(app.settings.envs_dir, env.name)
-            if (
-                layout.current_number() != env.active_revision
-                and layout.revision(env.active_revision).exists()
-            ):
-                layout.switch_current(env.active_revision)
+        for slot in session.scalars(select(BuildSlotRow)).all():
+            if not holder_alive(slot.holder):
+                session.delete(slot)
 
 
 def recover(app: Codenv) -> None:
     _fail_orphans(app)
-    _release_dead_locks(app)
-    _reconcile_links(app)
+    _release_dead_slots(app)
+    for env_id in unsettled_envs(app):
+        settle_env(app, env_id, functools.partial(logger.warning, "env #%s: %s", env_id))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from codenv.domain.builds import BuildKind
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.envdirs.layout import EnvLayout
 from codenv.resources import files
@@ -86,7 +87,7 @@ def run_init_script_now(app: Codenv, actor: Actor, name: str) -> str:
     with app.db.session() as session:
         env = env_for(session, actor, name, UPDATE)
         env_id, env_name = env.id, env.name
-    build_id = enqueue_build(app, actor, env_id, env_name, kind="init")
+    build_id = enqueue_build(app, actor, env_id, env_name, kind=BuildKind.INIT)
     record(app, actor, "env.init_script.run", env_name, {"build": build_id})
     return build_id
 

@@ -1,21 +1,24 @@
-"""Revisions: list them, show what one installed, roll back to one, prune old ones."""
+"""Revisions: list them, show what one installed, roll back to one."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from codenv.domain.errors import Conflict, NotFound
-from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
+from codenv.services.activation import settle_env
 from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
 from codenv.services.audit import record
-from codenv.services.runtime import refresh_kernel
+from codenv.services.installed import show_installed
 from codenv.services.views import RevisionInfo
 from codenv.storage import queries
-from codenv.storage.models import CodeEnvRow, RevisionRow
+from codenv.storage.models import RevisionRow
+
+logger = logging.getLogger(__name__)
 
 
 def list_revisions(app: Codenv, actor: Actor, name: str) -> list[RevisionInfo]:
@@ -28,15 +31,8 @@ def installed_packages(
     app: Codenv, actor: Actor, name: str, number: int | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
     """The packages recorded after the build of revision `number` (default: the active one)."""
-    with app.db.session() as session:
-        env = env_for(session, actor, name)
-        chosen = number if number is not None else env.active_revision
-        if chosen is None:
-            raise Conflict(f"code env {env.name!r} has never built successfully")
-        row = queries.revision(session, env.id, chosen)
-        if row is None:
-            raise NotFound(f"code env {env.name!r} has no revision {chosen}", field="revision")
-        return chosen, list(row.installed)
+    shown = show_installed(app, actor, name, number)
+    return shown.revision, shown.packages
 
 
 def _rollback_target(app: Codenv, row: RevisionRow | None, name: str, number: int) -> None:
@@ -49,7 +45,10 @@ def _rollback_target(app: Codenv, row: RevisionRow | None, name: str, number: in
 
 
 def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
-    """Switch back to a built revision without resolving; its spec becomes the saved spec."""
+    """Switch back to a built revision without resolving; its spec becomes the saved spec.
+
+    Like a build: the database first (the commit is the rollback), then the disk settled.
+    """
     with app.db.session() as session:
         env = env_for(session, actor, name, UPDATE)
         _rollback_target(app, queries.revision(session, env.id, number), env.name, number)
@@ -58,14 +57,13 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
     if not queries.take_build_slot(app.db, env_id, token, holder_token()):
         _refuse_busy(app, env_id, env_name)
     try:
-        EnvLayout.of(app.settings.envs_dir, env_name).switch_current(number)
         with app.db.session() as session:
             env = queries.require_env(session, name)
             row = queries.revision(session, env_id, number)
             assert row is not None
-            env.active_revision, env.spec = number, row.spec
+            env.active_revision, env.spec, env.settled = number, row.spec, False
             restored = RevisionInfo.of(row, number)
-        refresh_kernel(app, env_name, EnvSpec.from_dict(row.spec))
+        settle_env(app, env_id, lambda message: logger.warning("%s: %s", env_name, message))
         record(app, actor, "env.rollback", env_name, {"revision": number})
         return restored
     finally:
@@ -80,19 +78,3 @@ def _refuse_busy(app: Codenv, env_id: int, name: str) -> None:
             session.delete(lock)
             raise Conflict(f"a build of {name!r} had died and was cleared; roll back again")
     raise Conflict(f"a build of {name!r} is running; roll back when it ends")
-
-
-def prune_revisions(app: Codenv, env_id: int) -> list[int]:
-    """Remove the directories of revisions past the retention, newest kept first."""
-    pruned: list[int] = []
-    with app.db.session() as session:
-        env = session.get(CodeEnvRow, env_id)
-        if env is None:
-            return pruned
-        layout = EnvLayout.of(app.settings.envs_dir, env.name)
-        kept = [r for r in env.revisions if not r.pruned and r.number != env.active_revision]
-        for row in sorted(kept, key=lambda r: r.number, reverse=True)[app.settings.retention :]:
-            layout.remove_revision(row.number)
-            row.pruned = True
-            pruned.append(row.number)
-    return pruned

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -42,6 +43,9 @@ class CodeEnvRow(Base):
     spec: Mapped[dict[str, Any]]
     active_revision: Mapped[int | None]
     usable_by_all: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # False from the commit that changes the active revision until the disk agrees with it
+    # (link, env vars, kernelspec, pruning): start-up reconciliation settles what is left.
+    settled: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
