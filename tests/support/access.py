@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from codenv.backends.fake import FakeInstaller
 from codenv.services import accounts
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv, open_codenv
@@ -17,9 +18,11 @@ PASSWORD = "correct horse battery"
 
 @contextmanager
 def opened(home: Path, database_url: str, index_url: str) -> Iterator[Codenv]:
-    """A codenv on `home` and `database_url` whose builds run inline, in the caller's thread."""
+    """A codenv on `home` and `database_url` whose builds run inline, in the caller's thread,
+    with the fake installer: access rules do not depend on what an installer does."""
     environ = {"CODENV_DATABASE_URL": database_url, "CODENV_INDEX_URL": index_url}
-    app = open_codenv(load_settings(home, environ), queue="inline")
+    fake = FakeInstaller()
+    app = open_codenv(load_settings(home, environ), "inline", installer=fake, editables=fake)
     try:
         yield app
     finally:
