@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from codenv.domain.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, PermissionDenied
+from codenv.domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from codenv.services import accounts
 from codenv.services.actor import Actor, AuthenticationFailed, TooManyAttempts
 from codenv.services.app import Codenv
@@ -60,10 +60,10 @@ def test_names_are_unique_case_insensitively_and_validated(app: Codenv) -> None:
         accounts.create_user(app, ADMIN, "alice", PASSWORD)
     assert taken.value.field == "name"
     for name in ("bad name", "", "-dash", "x" * 65, "é"):
-        with pytest.raises(InvalidSpec) as invalid:
+        with pytest.raises(InvalidInput) as invalid:
             accounts.create_user(app, ADMIN, name, PASSWORD)
         assert invalid.value.field == "name"
-    with pytest.raises(InvalidSpec) as short:
+    with pytest.raises(InvalidInput) as short:
         accounts.create_user(app, ADMIN, "bob", "short")
     assert short.value.field == "password"
     with pytest.raises(NotFound) as no_group:
@@ -116,7 +116,7 @@ def test_changing_passwords(app: Codenv) -> None:
     accounts.set_password(app, jane, "JANE", "a new password", current_password=PASSWORD)
     with pytest.raises(NotFound):
         accounts.set_password(app, jane, "kim", "hijacked!", current_password=PASSWORD)
-    with pytest.raises(InvalidSpec) as short:
+    with pytest.raises(InvalidInput) as short:
         accounts.set_password(app, jane, "jane", "short", current_password="a new password")
     assert short.value.field == "new_password"
 
@@ -202,7 +202,7 @@ def test_initial_administrator(app: Codenv) -> None:
 
 def test_initial_administrator_with_a_given_password(tmp_path: Path) -> None:
     with opened(tmp_path / "home", f"sqlite:///{tmp_path / 'db.sqlite'}", NO_INDEX) as app:
-        with pytest.raises(InvalidSpec):
+        with pytest.raises(InvalidInput):
             accounts.ensure_initial_admin(app, "short")
         assert accounts.ensure_initial_admin(app, "from the environment") == ("admin", None)
         assert authenticate_password(app, "admin", "from the environment", "cli").is_admin

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from codenv.domain.errors import InvalidSpec, NotFound, PermissionDenied
+from codenv.domain.errors import InvalidInput, NotFound, PermissionDenied
 from codenv.services import accounts, tokens
 from codenv.services.actor import Actor, AuthenticationFailed
 from codenv.services.app import Codenv
@@ -101,9 +101,9 @@ def test_expiry_takes_effect_at_once(app: Codenv) -> None:
         tokens.authenticate_token(app, later.secret, now=future)
     statuses = {t.id: t.status for t in tokens.list_tokens(app, dave)}
     assert statuses == {soon.token.id: "expired", later.token.id: "active"}
-    with pytest.raises(InvalidSpec) as past:
+    with pytest.raises(InvalidInput) as past:
         tokens.create_token(app, dave, expires_at=utcnow() - timedelta(seconds=1))
-    assert past.value.field == "expires_at"
+    assert past.value.field == "expires_at" and past.value.code == "invalid_request"
 
 
 def test_tokens_belong_to_their_user(app: Codenv) -> None:
@@ -124,7 +124,7 @@ def test_tokens_belong_to_their_user(app: Codenv) -> None:
     assert tokens.revoke_token(app, boss, token.id).status == "revoked"
 
     # The local administrator has no account: it names the user a token is for.
-    with pytest.raises(InvalidSpec) as no_account:
+    with pytest.raises(InvalidInput) as no_account:
         tokens.create_token(app, ADMIN)
     assert no_account.value.field == "user"
     made = tokens.create_token(app, ADMIN, user="frank", name="for the remote CLI")

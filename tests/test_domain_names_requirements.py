@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codenv.domain.errors import InvalidSpec
+from codenv.domain.errors import InvalidInput, InvalidSpec
 from codenv.domain.names import name_key, validate_env_name
 from codenv.domain.requirements import LineKind, parse_requested, requirement_name
 
@@ -32,18 +32,19 @@ def test_valid_names_are_returned_unchanged(name: str) -> None:
     ],
 )
 def test_invalid_names_are_refused_with_the_rule(name: str) -> None:
-    with pytest.raises(InvalidSpec) as caught:
+    with pytest.raises(InvalidInput) as caught:
         validate_env_name(name)
     error = caught.value
     assert error.field == "name"
     assert repr(name) in error.message
     assert "1 to 64" in error.message
     assert "hyphens" in error.message
-    assert error.to_dict() == {"code": "invalid_spec", "message": error.message, "field": "name"}
+    # A name is no spec: the generic input error, not `invalid_spec`.
+    assert error.to_dict() == {"code": "invalid_request", "message": error.message, "field": "name"}
 
 
 def test_invalid_name_reports_the_field_it_was_given() -> None:
-    with pytest.raises(InvalidSpec) as caught:
+    with pytest.raises(InvalidInput) as caught:
         validate_env_name("bad name", field="new_name")
     assert caught.value.field == "new_name"
 
@@ -195,7 +196,7 @@ def test_option_lines_are_refused_with_line_number_and_option(line: str, option:
         parse_requested(text)
     error = caught.value
     assert error.field == "requested"
-    assert error.message.startswith("line 4: ")
+    assert error.message.startswith("line 4: ") and error.line == 4
     assert repr(option) in error.message
     assert "not allowed" in error.message
 
@@ -208,6 +209,12 @@ def test_malformed_lines_are_refused_with_their_line_number(line: str) -> None:
     assert error.field == "requested"
     assert error.message.startswith("line 3: invalid requirement")
     assert repr(line) in error.message
+    assert error.to_dict() == {
+        "code": "invalid_spec",
+        "message": error.message,
+        "field": "requested",
+        "line": 3,
+    }
 
 
 @pytest.mark.parametrize(
@@ -229,7 +236,7 @@ def test_relative_and_non_archive_local_paths_are_refused(line: str, words: str)
     with pytest.raises(InvalidSpec) as caught:
         parse_requested(f"\n{line}")
     assert caught.value.field == "requested"
-    assert caught.value.message.startswith("line 2: ")
+    assert caught.value.message.startswith("line 2: ") and caught.value.line == 2
     assert words in caught.value.message
 
 
@@ -243,7 +250,7 @@ def test_the_first_bad_line_is_reported_and_the_field_can_be_renamed() -> None:
 def test_bad_continued_line_reports_its_first_line() -> None:
     with pytest.raises(InvalidSpec) as caught:
         parse_requested("numpy\npandas \\\n  bar\n")
-    assert caught.value.message.startswith("line 2: ")
+    assert caught.value.message.startswith("line 2: ") and caught.value.line == 2
 
 
 @pytest.mark.parametrize(

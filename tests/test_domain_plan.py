@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from codenv.domain.catalog import Catalog, PackageSet, _package_set, load_catalog, parse_catalog
-from codenv.domain.errors import InvalidSpec, NotFound
+from codenv.domain.errors import InvalidInput, InvalidSpec, NotFound
 from codenv.domain.plan import Plan, make_plan
 from codenv.domain.pythons import Interpreter
 from codenv.domain.requirements import parse_requested
@@ -272,7 +272,7 @@ def _raw(exported: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_invalid_catalog_text_is_refused(text: str) -> None:
-    with pytest.raises(InvalidSpec) as caught:
+    with pytest.raises(InvalidInput) as caught:
         parse_catalog(text, source="my.json")
     assert caught.value.field == "catalog"
     assert caught.value.message.startswith("my.json is not a valid package-set catalog")

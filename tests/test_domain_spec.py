@@ -207,7 +207,7 @@ def test_set_at_the_edges_of_its_range_is_accepted(python: str) -> None:
 def test_missing_local_path_is_refused_with_its_line_number(line: str) -> None:
     error = refused(EnvSpec(python="3.11", requested=f"numpy\n# local\n{line}\n"))
     assert error.field == "requested"
-    assert error.message.startswith("line 3: ")
+    assert error.message.startswith("line 3: ") and error.line == 3
     assert "does not exist" in error.message
 
 
@@ -230,7 +230,7 @@ def test_conflict_with_the_core_package_is_refused(line: str) -> None:
     spec = EnvSpec(python="3.11", requested=f"numpy\n{line}\n")
     error = refused(spec)
     assert error.field == "requested"
-    assert error.message.startswith("line 2: ")
+    assert error.message.startswith("line 2: ") and error.line == 2
     assert "base package" in error.message
     # the same line is the user's own business when core packages are off
     validate_spec(EnvSpec(python="3.11", install_core_packages=False, requested=line), context())

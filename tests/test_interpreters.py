@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from codenv.domain.errors import InvalidSpec, UnsupportedInterpreter
+from codenv.domain.errors import InvalidInput, UnsupportedInterpreter
 from codenv.domain.pythons import Interpreter
 from codenv.interpreters import Discovery, check_addable, discover, probing
 
@@ -226,8 +226,8 @@ def test_unusable_paths_are_refused_with_a_clear_reason(
     assert expected in caught.value.message
 
 
-def test_relative_path_is_an_invalid_spec_on_field_path() -> None:
-    with pytest.raises(InvalidSpec) as caught:
+def test_relative_path_is_invalid_input_on_field_path() -> None:
+    with pytest.raises(InvalidInput) as caught:
         check_addable("bin/python3")
     assert caught.value.field == "path"
     assert "absolute" in caught.value.message

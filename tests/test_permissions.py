@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codenv.domain.errors import InvalidSpec, NotFound, PermissionDenied
+from codenv.domain.errors import InvalidInput, NotFound, PermissionDenied
 from codenv.domain.spec import EnvSpec
 from codenv.services import accounts, builds, envs, logs, permissions
 from codenv.services.access_views import Grant
@@ -80,7 +80,7 @@ def test_invalid_permissions_are_refused_whole(
     _env(app, ADMIN, "demo", newest)
     permissions.set_permissions(app, ADMIN, "demo", grants=[("team", "use")])
 
-    with pytest.raises(InvalidSpec) as refused:
+    with pytest.raises(InvalidInput) as refused:
         permissions.set_permissions(app, ADMIN, "demo", usable_by_all=True, **arguments)
     assert refused.value.field == field and wording in refused.value.message
     kept = permissions.get_permissions(app, ADMIN, "demo")

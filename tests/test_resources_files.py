@@ -1,6 +1,6 @@
 """The resources explorer's file operations, on the real filesystem.
 
-Every traversal attempt is checked twice: the error (InvalidSpec, field "path"), and that
+Every traversal attempt is checked twice: the error (InvalidInput, field "path"), and that
 nothing outside the root was read, created, modified or deleted. "Modified" is a snapshot of
 everything beside the root (types, modes, sizes, mtimes, contents, link targets) taken before
 and after; "read" is an audit hook recording the paths that were opened, listed, created,
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from codenv.domain.errors import CodenvError, Conflict, InvalidSpec, NotFound
+from codenv.domain.errors import CodenvError, Conflict, InvalidInput, NotFound
 from codenv.resources import (
     Entry,
     confined,
@@ -158,11 +158,11 @@ class Space:
 
     def refused(
         self, action: Callable[[], object], *, allowed: tuple[Path, ...] = (), field: str = "path"
-    ) -> InvalidSpec:
-        """Run a refused action: InvalidSpec on `field`, and nothing outside the root touched."""
+    ) -> InvalidInput:
+        """Run a refused action: InvalidInput on `field`, and nothing outside the root touched."""
         before = self.snapshot()
         root_before = _tree(self.root)
-        with recording() as touched, pytest.raises(InvalidSpec) as caught:
+        with recording() as touched, pytest.raises(InvalidInput) as caught:
             action()
         assert caught.value.field == field, caught.value
         assert self.snapshot() == before
@@ -287,7 +287,7 @@ def test_list_dir_of_a_missing_root_is_empty_and_errors_name_the_field(space: Sp
     with pytest.raises(NotFound) as missing:
         list_dir(space.root, "nothing-here")
     assert missing.value.field == "path"
-    with pytest.raises(InvalidSpec) as not_dir:
+    with pytest.raises(InvalidInput) as not_dir:
         list_dir(space.root, "top.txt")
     assert not_dir.value.field == "path"
 
@@ -313,7 +313,7 @@ def test_read_file_gives_the_confined_real_path(space: Space) -> None:
     assert real.read_bytes() == b"w" * 1000
     with open_file(space.root, "models/readme.txt") as stream:
         assert stream.read() == b"hello"
-    with pytest.raises(InvalidSpec) as a_dir:
+    with pytest.raises(InvalidInput) as a_dir:
         read_file(space.root, "models")
     assert a_dir.value.field == "path"
     with pytest.raises(NotFound) as missing:
@@ -416,7 +416,7 @@ def test_a_parent_swapped_for_an_outward_link_while_writing_is_refused(space: Sp
         yield b"second"
 
     before = space.snapshot()
-    with recording() as touched, pytest.raises(InvalidSpec) as caught:
+    with recording() as touched, pytest.raises(InvalidInput) as caught:
         put_stream(space.root, "models/secret.txt", swapping())
     assert caught.value.field == "path"
     assert space.snapshot() == before
@@ -465,7 +465,7 @@ def test_put_zip_refuses_type_clashes_before_writing(space: Space) -> None:
         put_zip(space.root, clash)
     assert not (space.root / "ok.txt").exists()
     both = make_zip(space.top / "d.zip", [("ok.txt", b"ok"), ("a", b"file"), ("a/b", b"too")])
-    with pytest.raises(InvalidSpec):
+    with pytest.raises(InvalidInput):
         put_zip(space.root, both)
     assert not (space.root / "ok.txt").exists()
 
@@ -473,7 +473,7 @@ def test_put_zip_refuses_type_clashes_before_writing(space: Space) -> None:
 def test_put_zip_errors_on_bad_archives(space: Space) -> None:
     junk = space.top / "junk.zip"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(InvalidSpec) as bad:
+    with pytest.raises(InvalidInput) as bad:
         put_zip(space.root, junk)
     assert bad.value.field == "archive"
     with pytest.raises(NotFound) as missing:

@@ -11,9 +11,10 @@ from typing import Any
 
 import platformdirs
 
-from codenv.domain.errors import InvalidSpec
+from codenv.domain.errors import InvalidInput
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
+DEFAULT_MAX_UPLOAD_BYTES = 1024**3
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Settings:
     resolution_ttl_seconds: int = 600
     configured_pythons: tuple[str, ...] = ()
     node_type: str = "design"
+    # The largest file (or form) the server accepts in one upload, API and console alike.
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,9 +80,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as error:
-        raise InvalidSpec(f"cannot read {path}: {error}", field="config") from error
+        raise InvalidInput(f"cannot read {path}: {error}", field="config") from error
     if not isinstance(raw, dict):
-        raise InvalidSpec(f"{path} must hold a JSON object", field="config")
+        raise InvalidInput(f"{path} must hold a JSON object", field="config")
     return raw
 
 
@@ -89,7 +92,7 @@ def _positive_int(value: Any, name: str) -> int:
     except (TypeError, ValueError):
         number = -1
     if number < 0:
-        raise InvalidSpec(f"{name} must be a whole number of 0 or more, got {value!r}", field=name)
+        raise InvalidInput(f"{name} must be a whole number of 0 or more, got {value!r}", field=name)
     return number
 
 
@@ -120,4 +123,7 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         ),
         configured_pythons=tuple(code_envs.get("pythonInterpreters", ())),
         node_type=config.get("nodeType", "design"),
+        max_upload_bytes=_positive_int(
+            env.get("CODENV_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES), "max_upload_bytes"
+        ),
     )

@@ -20,10 +20,9 @@ from codenv.domain.install_options import Option
 from codenv.domain.plan import Plan
 from codenv.domain.secrets import mask_secrets
 
-# Variables that would make an installer read settings codenv did not choose: every index
-# option is passed explicitly instead.
-_DROPPED_PREFIXES = ("PIP_", "UV_", "PYTHON", "CONDA_")
-_DROPPED = {"VIRTUAL_ENV", "PYENV_VERSION"}
+# What a build may see of the server's environment: where programs are, and the time zone.
+# Compilers of sdists need PATH; nothing else is worth the risk of carrying a secret.
+_KEPT = ("PATH", "TZ")
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,11 @@ class EditableInstaller(Protocol):
 
 
 def clean_environ(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(_DROPPED_PREFIXES) and key not in _DROPPED
-    }
-    env.update({"NO_COLOR": "1", "PIP_CONFIG_FILE": os.devnull})
+    """An environment built from nothing: none of the server's own variables (its secrets,
+    CODENV_*, PIP_*, UV_*) reach an installer, a build backend or an init script."""
+    env = {key: os.environ[key] for key in _KEPT if key in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.update({"NO_COLOR": "1", "PIP_CONFIG_FILE": os.devnull, "LC_ALL": "C.UTF-8"})
     env.update(extra)
     return env
 

@@ -27,13 +27,24 @@ def _request(url: str) -> urllib.request.Request:
     return request
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib re-sends every header, credentials included, to wherever a redirect points: the
+    probe follows none (a redirect is no refusal of the credentials)."""
+
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def refused_index(urls: Iterable[str], timeout: float = 10) -> str | None:
     """A message naming the first index that refuses its credentials, or None."""
     for url in urls:
         if urlsplit(url).hostname is None:
             continue
         try:
-            with urllib.request.urlopen(_request(url), timeout=timeout):  # noqa: S310 (http(s) only)
+            with _OPENER.open(_request(url), timeout=timeout):
                 continue
         except urllib.error.HTTPError as error:
             if error.code in (401, 403):

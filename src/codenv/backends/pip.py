@@ -12,16 +12,39 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codenv.backends.base import Run, clean_environ, run_logged
-from codenv.domain.install_options import to_tokens
+from codenv.domain.install_options import Option
+
+# Locations may carry credentials: pip reads them from its variables, off the command line.
+_VARIABLES = {
+    "--index-url": "PIP_INDEX_URL",
+    "--extra-index-url": "PIP_EXTRA_INDEX_URL",
+    "--find-links": "PIP_FIND_LINKS",
+    "--trusted-host": "PIP_TRUSTED_HOST",
+}
+
+
+def pip_options(options: Sequence[Option]) -> tuple[list[str], dict[str, str]]:
+    """Install options as pip takes them: arguments, and variables for the locations."""
+    args: list[str] = []
+    environ: dict[str, str] = {}
+    for option in options:
+        variable = _VARIABLES.get(option.name)
+        if variable is None:
+            args.extend(option.tokens())
+        else:
+            environ[variable] = " ".join(v for v in (environ.get(variable), option.value) if v)
+    return args, environ
 
 
 class PipInstaller:
     name = "pip"
 
     def install_editables(self, run: Run, paths: Sequence[str], python: Path) -> None:
-        env = clean_environ({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"})
-        run_logged("bootstrapping pip", [str(python), "-m", "ensurepip"], run, env)
-        args = [str(python), "-m", "pip", "install", *to_tokens(run.options)]
+        args, variables = pip_options(run.options)
+        quiet = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+        env = clean_environ({**quiet, **variables})
+        run_logged("bootstrapping pip", [str(python), "-m", "ensurepip"], run, clean_environ(quiet))
+        args = [str(python), "-m", "pip", "install", *args]
         for path in paths:
             args += ["-e", path]
         run_logged("installing editable packages with pip", args, run, env)

@@ -1,5 +1,7 @@
 """pip's install options, as uv takes them: arguments, plus variables for what uv only reads
-from its environment (proxy, timeout, retries)."""
+from its environment (proxy, timeout, retries) and for every location, which may carry
+credentials (`https://user:secret@host/simple`): those never go on a command line, where any
+local user could read them in `ps`."""
 
 from __future__ import annotations
 
@@ -16,18 +18,18 @@ class UvOptions:
     notes: tuple[str, ...] = ()
 
 
-_SAME = {
-    "--index-url",
-    "--extra-index-url",
-    "--find-links",
-    "--no-index",
-    "--only-binary",
-    "--no-binary",
-}
+_SAME = {"--no-index", "--only-binary", "--no-binary"}
 _ENVIRON = {
     "--timeout": ("UV_HTTP_TIMEOUT",),
     "--retries": ("UV_HTTP_RETRIES",),
     "--proxy": ("HTTP_PROXY", "HTTPS_PROXY"),
+}
+# Options that may be given several times: uv's variable, and how it joins the values.
+_LISTS = {
+    "--index-url": ("UV_INDEX_URL", " "),
+    "--extra-index-url": ("UV_EXTRA_INDEX_URL", " "),
+    "--find-links": ("UV_FIND_LINKS", ","),
+    "--trusted-host": ("UV_INSECURE_HOST", " "),
 }
 
 
@@ -39,8 +41,10 @@ def translate(options: Iterable[Option]) -> UvOptions:
     for option in options:
         if option.name in _SAME:
             args.extend(option.tokens())
-        elif option.name == "--trusted-host":
-            args += ["--allow-insecure-host", option.value or ""]
+        elif option.name in _LISTS:
+            variable, separator = _LISTS[option.name]
+            joined = [value for value in (environ.get(variable), option.value) if value]
+            environ[variable] = separator.join(joined)
         elif option.name == "--pre":
             args += ["--prerelease", "allow"]
         elif option.name in _ENVIRON:

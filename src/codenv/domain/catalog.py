@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from codenv.domain.errors import CodenvError, InvalidSpec, NotFound
+from codenv.domain.errors import CodenvError, InvalidInput, InvalidSpec, NotFound
 from codenv.domain.pythons import format_minor, parse_minor
 
 
@@ -83,7 +83,7 @@ def parse_catalog(text: str, *, source: str = "catalog") -> Catalog:
     try:
         return Catalog(tuple(_package_set(raw) for raw in json.loads(text)["sets"]))
     except (ValueError, KeyError, TypeError, CodenvError) as error:
-        raise InvalidSpec(
+        raise InvalidInput(
             f"{source} is not a valid package-set catalog: {error}", field="catalog"
         ) from error
 

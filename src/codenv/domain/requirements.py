@@ -86,6 +86,7 @@ def _parse_editable(lineno: int, line: str, target: str, field: str) -> Requirem
             f"line {lineno}: editable installs take an absolute local directory "
             f"(`-e /path/to/src`), got {target!r}",
             field=field,
+            line=lineno,
         )
     return RequirementLine(lineno, line, LineKind.EDITABLE, path=path)
 
@@ -100,6 +101,7 @@ def _parse_one(lineno: int, line: str, field: str) -> RequirementLine:
             f"line {lineno}: option {option!r} is not allowed in requested packages; "
             "install options are a separate setting",
             field=field,
+            line=lineno,
         )
     if _is_local_path(line) or (_URL.match(line) and line.lower().endswith(ARCHIVE_SUFFIXES)):
         path = line.removeprefix("file://")
@@ -108,9 +110,12 @@ def _parse_one(lineno: int, line: str, field: str) -> RequirementLine:
                 f"line {lineno}: a local path must be an archive "
                 f"({', '.join(ARCHIVE_SUFFIXES)}) or an editable `-e /path`, got {line!r}",
                 field=field,
+                line=lineno,
             )
         if not path.startswith("/") and not _URL.match(line):
-            raise InvalidSpec(f"line {lineno}: local archives take an absolute path", field=field)
+            raise InvalidSpec(
+                f"line {lineno}: local archives take an absolute path", field=field, line=lineno
+            )
         kind = LineKind.URL if _URL.match(path) else LineKind.ARCHIVE
         return RequirementLine(lineno, line, kind, path=None if kind is LineKind.URL else path)
     if _URL.match(line):
@@ -124,14 +129,14 @@ def _parse_named(lineno: int, line: str, field: str) -> RequirementLine:
     except InvalidRequirement as error:
         detail = str(error).splitlines()[0]
         message = f"line {lineno}: invalid requirement {line!r}: {detail}"
-        raise InvalidSpec(message, field=field) from error
+        raise InvalidSpec(message, field=field, line=lineno) from error
     # packaging accepts `===` with no version; uv (and PEP 440) refuse it.
     empty = next((spec.operator for spec in requirement.specifier if not spec.version), None)
     if empty:
         message = (
             f"line {lineno}: invalid requirement {line!r}: {empty} must be followed by a version"
         )
-        raise InvalidSpec(message, field=field)
+        raise InvalidSpec(message, field=field, line=lineno)
     name = canonicalize_name(requirement.name)
     if requirement.url and requirement.url.startswith("file://"):
         # `pkg @ file:///abs/pkg.whl` is a local archive: checked to exist, digest in the plan.

@@ -145,6 +145,7 @@ def _check_base_conflicts(lines: Iterable[RequirementLine], base: Iterable[BaseP
                 f"line {line.lineno}: {package.name} is a base package ({package.requirement}); "
                 "it cannot be replaced by a URL or archive",
                 field="requested",
+                line=line.lineno,
             )
         specifier = Requirement(line.text).specifier
         if package.pinned_version and not specifier.contains(package.pinned_version, True):
@@ -152,6 +153,7 @@ def _check_base_conflicts(lines: Iterable[RequirementLine], base: Iterable[BaseP
                 f"line {line.lineno}: {line.text!r} conflicts with the base package "
                 f"{package.requirement}",
                 field="requested",
+                line=line.lineno,
             )
 
 
@@ -204,6 +206,7 @@ def _check_paths(lines: Iterable[RequirementLine], context: SpecContext) -> None
             raise InvalidSpec(
                 f"line {line.lineno}: local path {line.path} does not exist on this node",
                 field="requested",
+                line=line.lineno,
             )
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from codenv.domain.errors import InvalidSpec, UnsupportedInterpreter
+from codenv.domain.errors import InvalidInput, UnsupportedInterpreter
 from codenv.domain.pythons import Interpreter
 from codenv.interpreters.probing import ProbeCache, ProbeError, ProbeResult, probe, run_probe
 
@@ -60,7 +60,7 @@ def _preference(interpreter: Interpreter) -> tuple[tuple[int, ...], bool, int]:
 def check_addable(path: str) -> Interpreter:
     """Validate a path an administrator wants to register as a configured interpreter."""
     if not os.path.isabs(path):
-        raise InvalidSpec(
+        raise InvalidInput(
             f"interpreter path must be absolute (for example /usr/bin/python3.11), got {path!r}",
             field="path",
         )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from codenv.domain.errors import Conflict, InvalidSpec, NotFound
+from codenv.domain.errors import Conflict, InvalidInput, NotFound
 
 CHUNK = 1024 * 1024
 EntryKind = Literal["file", "dir", "link"]
@@ -62,8 +62,8 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOFOLLOW_DIR_FLAGS = _DIR_FLAGS | os.O_NOFOLLOW
 
 
-def outside_error(rel: str) -> InvalidSpec:
-    return InvalidSpec(f"path {rel!r} must stay inside the resources directory", field="path")
+def outside_error(rel: str) -> InvalidInput:
+    return InvalidInput(f"path {rel!r} must stay inside the resources directory", field="path")
 
 
 def not_found(rel: str) -> NotFound:
@@ -96,7 +96,7 @@ def is_inside(base: str, path: str) -> bool:
 
 
 def confined(root: Path, rel: str, *, must_exist: bool, follow: bool = True) -> Path:
-    """The real path of `rel` under `root`, refused (InvalidSpec, field "path") if it may leave it.
+    """The real path of `rel` under `root`, refused (InvalidInput, field "path") if it may leave it.
 
     Each prefix of the path is resolved with `os.path.realpath` and must stay inside the real
     root, so a symlink pointing outside is refused wherever it appears, while symlinks inside

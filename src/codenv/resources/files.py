@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from codenv.domain.errors import Conflict, InvalidSpec, NotFound
+from codenv.domain.errors import Conflict, InvalidInput, NotFound
 from codenv.resources.confine import (
     CHUNK,
     Entry,
@@ -66,7 +66,7 @@ def list_dir(root: Path, rel: str = "") -> list[Entry]:
         return []  # a resources dir not created yet is an empty one
     real = confined(root, rel, must_exist=True)
     if not real.is_dir():
-        raise InvalidSpec(f"{rel!r} is not a directory", field="path")
+        raise InvalidInput(f"{rel!r} is not a directory", field="path")
     fd = open_dir(root_real(root), str(real), rel, create=False)
     try:
         with os.scandir(fd) as children:
@@ -85,7 +85,7 @@ def stat_entry(root: Path, rel: str) -> Entry:
     """The entry at `rel` itself (a symlink is reported as a link, not followed)."""
     parts = split_rel(rel)
     if not parts:
-        raise InvalidSpec("the resources directory itself is not an entry", field="path")
+        raise InvalidInput("the resources directory itself is not an entry", field="path")
     real = confined(root, rel, must_exist=True, follow=False)
     fd = open_dir(root_real(root), str(real.parent), rel, create=False)
     try:
@@ -104,7 +104,7 @@ def read_file(root: Path, rel: str) -> Path:
     """The confined real path of the regular file `rel`, for the caller to stream."""
     real = confined(root, rel, must_exist=True)
     if not real.is_file():
-        raise InvalidSpec(f"{rel!r} is not a file", field="path")
+        raise InvalidInput(f"{rel!r} is not a file", field="path")
     return real
 
 
@@ -120,7 +120,7 @@ def open_file(root: Path, rel: str) -> BinaryIO:
         os.close(parent)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InvalidSpec(f"{rel!r} is not a file", field="path")
+        raise InvalidInput(f"{rel!r} is not a file", field="path")
     return os.fdopen(fd, "rb")
 
 
@@ -163,7 +163,7 @@ def put_stream(root: Path, dest: str, chunks: Iterable[bytes]) -> Entry:
 def remove(root: Path, rel: str) -> None:
     """Remove the file or directory tree `rel`; a symlink is removed itself, not its target."""
     if not split_rel(rel):
-        raise InvalidSpec("refusing to remove the resources directory itself", field="path")
+        raise InvalidInput("refusing to remove the resources directory itself", field="path")
     real = confined(root, rel, must_exist=True, follow=False)
     fd = open_dir(root_real(root), str(real.parent), rel, create=False)
     try:
@@ -204,7 +204,7 @@ def put_zip(
 ) -> list[Entry]:
     """Unpack a zip archive into the directory `dest`; its entries, sorted by path.
 
-    The whole archive is checked before anything is written, and refused (InvalidSpec) if a
+    The whole archive is checked before anything is written, and refused (InvalidInput) if a
     member is absolute, has a `..` component, is a symlink or special file, would land
     outside the root (also through a symlink already there), or if the total uncompressed
     size exceeds `max_bytes` (zip bombs).
@@ -220,7 +220,7 @@ def put_zip(
             members = _check_members(root, zipped, base_parts, max_bytes)
             return _unpack(root, zipped, members, max_bytes)
     except _ZIP_ERRORS as error:
-        raise InvalidSpec(f"unreadable zip archive: {error}", field="archive") from None
+        raise InvalidInput(f"unreadable zip archive: {error}", field="archive") from None
 
 
 def _check_members(
@@ -232,7 +232,7 @@ def _check_members(
         member = _check_member(root, info, base)
         total += info.file_size
         if total > max_bytes:
-            raise InvalidSpec(
+            raise InvalidInput(
                 f"the archive unpacks to more than {max_bytes} bytes", field="archive"
             )
         if member is not None:
@@ -248,9 +248,9 @@ def _check_member(root: Path, info: zipfile.ZipInfo, base: list[str]) -> _Member
     if name.startswith("/") or _DRIVE.match(name):
         raise outside_error(name)
     if stat.S_ISLNK(mode):
-        raise InvalidSpec(f"archive member {name!r} is a symbolic link", field="path")
+        raise InvalidInput(f"archive member {name!r} is a symbolic link", field="path")
     if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise InvalidSpec(f"archive member {name!r} is not a file or directory", field="path")
+        raise InvalidInput(f"archive member {name!r} is not a file or directory", field="path")
     parts = split_rel(name)
     is_dir = info.is_dir()
     if not parts and is_dir:
@@ -278,7 +278,7 @@ def _check_file_dir_clashes(members: list[_Member]) -> None:
         dirs.update(join_rel(parts[:end]) for end in range(1, len(parts)))
     clashes = sorted(files & dirs)
     if clashes:
-        raise InvalidSpec(f"archive member {clashes[0]!r} is a file and a directory", field="path")
+        raise InvalidInput(f"archive member {clashes[0]!r} is a file and a directory", field="path")
 
 
 def _unpack(
@@ -303,5 +303,5 @@ def _counted(stream: IO[bytes], written: list[int], limit: int) -> Iterator[byte
     while chunk := stream.read(CHUNK):
         written[0] += len(chunk)
         if written[0] > limit:
-            raise InvalidSpec(f"the archive unpacks to more than {limit} bytes", field="archive")
+            raise InvalidInput(f"the archive unpacks to more than {limit} bytes", field="archive")
         yield chunk

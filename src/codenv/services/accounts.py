@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from codenv.domain.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, PermissionDenied
+from codenv.domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from codenv.domain.names import name_key
 from codenv.services.access_views import GroupInfo, UserInfo
 from codenv.services.actor import Actor, require_admin
@@ -49,7 +49,7 @@ def _dummy_hash() -> str:
 
 def check_password_policy(password: str, field: str = "password") -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidSpec(
+        raise InvalidInput(
             f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters", field=field
         )
     return password
@@ -78,7 +78,7 @@ def verify_password(user: UserRow | None, password: str) -> bool:
 
 def validate_account_name(name: str, what: str, field: str) -> str:
     if not ACCOUNT_NAME.fullmatch(name):
-        raise InvalidSpec(
+        raise InvalidInput(
             f"invalid {what} name {name!r}: use 1 to 64 characters among A-Z, a-z, digits, "
             "'.', '_', '@' and '-', starting with a letter or digit",
             field=field,
@@ -88,7 +88,7 @@ def validate_account_name(name: str, what: str, field: str) -> str:
 
 def _text(value: str, limit: int, field: str) -> str:
     if len(value) > limit:
-        raise InvalidSpec(f"{field} is longer than {limit} characters", field=field)
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
     return value.strip()
 
 

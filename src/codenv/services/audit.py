@@ -1,8 +1,8 @@
 """The audit log: every change, who made it, on what, when and from where. Never a secret.
 
 Services call `record` after a change succeeded (or `add_entry` inside the change's own unit of
-work). Details are masked on the way in: credentials inside URLs become `user:***@`, API token
-secrets `cdv_***`, and values under secret-looking keys (password, secret, token …) `***`.
+work). Details are masked on the way in (`secrets.mask_secrets`: URL credentials, API token
+secrets), and values under secret-looking keys (password, secret, token …) become `***`.
 """
 
 from __future__ import annotations
@@ -14,22 +14,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from codenv.domain import secrets
+from codenv.domain.secrets import MASK, mask_secrets
 from codenv.services.access_views import AuditEntry
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.storage.models import AuditRow
 
-MASK = "***"
-_TOKEN_SECRET = re.compile(r"\bcdv_[A-Za-z0-9_-]{20,}")  # a whole secret, not a prefix
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|credential|api[_-]?key", re.IGNORECASE)
 MAX_LIMIT = 1000
-
-
-def mask_secrets(text: str) -> str:
-    """`text` with URL credentials (`https://user:secret@host` → `https://user:***@host`, a lone
-    token → `***@`) and API token secrets replaced."""
-    return _TOKEN_SECRET.sub("cdv_" + MASK, secrets.mask_secrets(text))
 
 
 def masked(value: Any) -> Any:

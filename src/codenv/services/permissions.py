@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from codenv.domain.errors import InvalidSpec
+from codenv.domain.errors import InvalidInput
 from codenv.domain.names import name_key
 from codenv.services.access_views import EnvPermissions, Grant
 from codenv.services.actor import LEVEL_NAMES, LEVELS, MANAGE_USERS, Actor, env_for, env_level
@@ -44,16 +44,16 @@ def _checked_grants(
     seen: set[str] = set()
     for group_name, level in grants:
         if level not in LEVELS:
-            raise InvalidSpec(
+            raise InvalidInput(
                 f"unknown level {level!r} for group {group_name!r}; "
                 f"choose among {', '.join(LEVELS)}",
                 field="grants",
             )
         group = queries.group_by_name(session, group_name)
         if group is None:
-            raise InvalidSpec(f"no group named {group_name!r}", field="grants")
+            raise InvalidInput(f"no group named {group_name!r}", field="grants")
         if group.name_key in seen:
-            raise InvalidSpec(f"group {group.name!r} is listed twice", field="grants")
+            raise InvalidInput(f"group {group.name!r} is listed twice", field="grants")
         seen.add(group.name_key)
         checked.append((group, level))
     return checked
@@ -62,9 +62,9 @@ def _checked_grants(
 def _new_owner(session: Session, owner: str) -> str:
     user = queries.user_by_name(session, owner)
     if user is None:
-        raise InvalidSpec(f"no user named {owner!r}", field="owner")
+        raise InvalidInput(f"no user named {owner!r}", field="owner")
     if not user.active:
-        raise InvalidSpec(f"user {user.name!r} is disabled", field="owner")
+        raise InvalidInput(f"user {user.name!r} is disabled", field="owner")
     return user.name
 
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from codenv.domain.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, PermissionDenied
+from codenv.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    InvalidSpec,
+    NotFound,
+    PermissionDenied,
+)
 from codenv.domain.names import name_key
 from codenv.domain.spec import EnvSpec
 from codenv.services.access_views import RequestInfo
@@ -40,7 +47,7 @@ def _check_request(app: Codenv, name: str, spec: EnvSpec, message: str) -> None:
             field="resources_init_script",
         )
     if len(message) > MAX_MESSAGE:
-        raise InvalidSpec(f"the message is longer than {MAX_MESSAGE} characters", field="message")
+        raise InvalidInput(f"the message is longer than {MAX_MESSAGE} characters", field="message")
     check_spec(app, spec)
 
 
@@ -74,7 +81,7 @@ def list_requests(app: Codenv, actor: Actor, *, status: str | None = None) -> li
     """The administrators' inbox: pending requests first, then the newest."""
     require_admin(actor, "read the requests inbox")
     if status is not None and status not in STATUSES:
-        raise InvalidSpec(f"unknown status {status!r}; use {', '.join(STATUSES)}", field="status")
+        raise InvalidInput(f"unknown status {status!r}; use {', '.join(STATUSES)}", field="status")
     with app.db.session() as session:
         rows = queries.requests(session)
         return [RequestInfo.of(row) for row in rows if status is None or row.status == status]
@@ -131,8 +138,8 @@ def reject_request(app: Codenv, actor: Actor, request_id: int, reason: str) -> R
     """Reject with a reason the requester will see."""
     require_admin(actor, "reject requests")
     if not reason.strip():
-        raise InvalidSpec("give the requester a reason", field="reason")
+        raise InvalidInput("give the requester a reason", field="reason")
     if len(reason) > MAX_MESSAGE:
-        raise InvalidSpec(f"the reason is longer than {MAX_MESSAGE} characters", field="reason")
+        raise InvalidInput(f"the reason is longer than {MAX_MESSAGE} characters", field="reason")
     _pending(app, request_id)
     return _decide(app, actor, request_id, "rejected", reason=reason.strip())

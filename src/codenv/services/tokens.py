@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from codenv.domain.errors import AuthenticationFailed, InvalidSpec, NotFound
+from codenv.domain.errors import AuthenticationFailed, InvalidInput, NotFound
 from codenv.domain.names import name_key
 from codenv.services.access_views import NewToken, TokenInfo
 from codenv.services.actor import Actor, require_admin
@@ -39,7 +39,7 @@ def _owner_for(actor: Actor, user: str | None) -> str:
     """The name of the user the new token is for: the actor, or (administrators) anyone."""
     if user is None:
         if actor.user_id is None:
-            raise InvalidSpec(
+            raise InvalidInput(
                 "the local administrator has no account: name the user the token is for",
                 field="user",
             )
@@ -55,7 +55,7 @@ def _expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
     aware = as_utc(expires_at)
     assert aware is not None
     if aware <= now:
-        raise InvalidSpec("the expiry must be in the future", field="expires_at")
+        raise InvalidInput("the expiry must be in the future", field="expires_at")
     return aware
 
 
@@ -71,7 +71,7 @@ def create_token(
     now = utcnow()
     expiry = _expiry(expires_at, now)
     if len(name) > 128:
-        raise InvalidSpec("a token name has at most 128 characters", field="name")
+        raise InvalidInput("a token name has at most 128 characters", field="name")
     owner_name = _owner_for(actor, user)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     with app.db.session() as session:
@@ -79,7 +79,7 @@ def create_token(
         if owner is None or (owner.id != actor.user_id and not actor.is_admin):
             raise NotFound(f"no user named {owner_name!r}", field="user")
         if not owner.active:
-            raise InvalidSpec(f"user {owner.name!r} is disabled", field="user")
+            raise InvalidInput(f"user {owner.name!r} is disabled", field="user")
         row = ApiTokenRow(
             user=owner,
             name=name.strip(),
