@@ -20,21 +20,14 @@ from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 
 SECRET = "s3cr3t-index-password"
-OPTIONS = parse_options(
-    [
-        "--index-url",
-        f"https://team:{SECRET}@index.example/simple",
-        "--extra-index-url",
-        f"https://other:{SECRET}@extra.example/simple",
-        "--find-links",
-        f"https://links:{SECRET}@files.example/wheels/",
-        "--trusted-host",
-        "index.example",
-        "--only-binary",
-        ":all:",
-    ],  # fmt: skip
-    INSTALL_OPTIONS,
-)
+TOKENS = [
+    f"--index-url=https://team:{SECRET}@index.example/simple",
+    f"--extra-index-url=https://other:{SECRET}@extra.example/simple",
+    f"--find-links=https://links:{SECRET}@files.example/wheels/",
+    "--trusted-host=index.example",
+    "--only-binary=:all:",
+]
+OPTIONS = parse_options(TOKENS, INSTALL_OPTIONS)
 
 
 def test_uv_gets_every_location_through_its_environment() -> None:
