@@ -103,8 +103,10 @@ def test_delete_removes_revisions_and_keeps_resources_unless_confirmed(
     node.run("delete", "drop", "--yes", "--delete-resources")
 
     assert json.loads(node.run("list", "--json").stdout) == []
-    assert (node.home / "envs" / "keep" / "resources" / "model.bin").read_text() == "weights"
-    assert not (node.home / "envs" / "keep" / "revisions").exists()
+    (kept,) = (node.home / "kept-resources").iterdir()  # set aside for administrators
+    assert kept.name.startswith("keep-")
+    assert (kept / "resources" / "model.bin").read_text() == "weights"
+    assert not (node.home / "envs" / "keep").exists()
     assert not (node.home / "envs" / "drop").exists()
     refused = node.run("delete", "keep", "--yes", check=False)
     assert refused.returncode == 3 and "no code env named 'keep'" in refused.stderr

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from codenv.domain.builds import BuildStatus, check_transition
 from codenv.domain.errors import AlreadyExists, Conflict
 from codenv.domain.names import name_key, validate_env_name
 from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages, masked_spec
@@ -19,16 +20,20 @@ from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
 from codenv.services.builds import enqueue_build
 from codenv.services.interpreters import discovery
+from codenv.services.kept_resources import set_aside
 from codenv.services.plans import check_spec, spec_context
-from codenv.services.views import BuildInfo, EnvInfo
+from codenv.services.views import BuildInfo, Capabilities, EnvInfo
 from codenv.storage import queries
-from codenv.storage.models import CodeEnvRow
+from codenv.storage.models import CodeEnvRow, utcnow
 
 
 @dataclass(frozen=True)
 class Created:
     env: str
     build_id: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"env": self.env, "build_id": self.build_id}
 
 
 def check_new_name(app: Codenv, name: str) -> None:
@@ -62,6 +67,8 @@ def create_env(
         raise AlreadyExists(f"a code env named {name!r} already exists", field="name") from error
     details = {"owner": env.owner, "spec": spec_details(env.spec)}
     record(app, actor, "env.create", name, details)
+    # Left on disk by an env deleted before resources were set aside: never inherited.
+    set_aside(app, EnvLayout.of(app.settings.envs_dir, name))
     return Created(name, enqueue_build(app, actor, env.id, name))
 
 
@@ -87,7 +94,7 @@ def _status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
     return "out of date" if spec_differs else "ready"
 
 
-def _info(app: Codenv, session: Session, env: CodeEnvRow, base: list[str]) -> EnvInfo:
+def _info(app: Codenv, session: Session, actor: Actor, env: CodeEnvRow, base: list[str]) -> EnvInfo:
     active = queries.revision(session, env.id, env.active_revision) if env.active_revision else None
     last_row = queries.last_build(session, env.id)
     last = BuildInfo.of(last_row) if last_row else None
@@ -106,6 +113,7 @@ def _info(app: Codenv, session: Session, env: CodeEnvRow, base: list[str]) -> En
         path=str(EnvLayout.of(app.settings.envs_dir, env.name).root),
         created_at=env.created_at.isoformat(timespec="seconds"),
         last_build=last,
+        capabilities=Capabilities.of(actor, env),
     )
 
 
@@ -117,24 +125,37 @@ def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
 def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
     with app.db.session() as session:
         env = env_for(session, actor, name)
-        return _info(app, session, env, _base_names(app, EnvSpec.from_dict(env.spec)))
+        return _info(app, session, actor, env, _base_names(app, EnvSpec.from_dict(env.spec)))
 
 
 def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
     with app.db.session() as session:
         return [
-            _info(app, session, env, []) for env in queries.all_envs(session) if may_use(actor, env)
+            _info(app, session, actor, env, [])
+            for env in queries.all_envs(session)
+            if may_use(actor, env)
         ]
 
 
-def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) -> None:
+def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) -> str | None:
+    """Delete the env, its revisions and kernelspecs; its queued builds are cancelled.
+
+    Its resources are deleted too, or set aside for administrators (the id is returned): a new
+    env of the same name never inherits them by itself."""
     with app.db.session() as session:
         env = env_for(session, actor, name, FULL)
         if queries.build_slot(session, env.id) is not None:
             raise Conflict(f"code env {name!r} is being built; delete it when the build ends")
+        for build in queries.builds_of(session, env.id, limit=None):
+            if build.status == BuildStatus.QUEUED:
+                build.status = check_transition(build.status, BuildStatus.CANCELLED)
+                build.step, build.finished_at = BuildStatus.CANCELLED.value, utcnow()
+                build.error = f"cancelled: code env {env.name!r} was deleted"
         layout = EnvLayout.of(app.settings.envs_dir, env.name)
         session.delete(env)
-    record(app, actor, "env.delete", env.name, {"delete_resources": delete_resources})
+    kept = None if delete_resources else set_aside(app, layout)
+    details = {"delete_resources": delete_resources, "kept": kept}
+    record(app, actor, "env.delete", env.name, details)
     for part in (layout.current, layout.revisions_dir):
         if part.is_symlink():
             part.unlink()
@@ -148,6 +169,7 @@ def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) 
         shutil.rmtree(layout.root, ignore_errors=True)
     else:
         _remove_if_empty(layout)
+    return kept
 
 
 def _remove_if_empty(layout: EnvLayout) -> None:

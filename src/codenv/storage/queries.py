@@ -54,13 +54,10 @@ def next_revision_number(session: Session, env_id: int) -> int:
     return (highest or 0) + 1
 
 
-def builds_of(session: Session, env_id: int, limit: int = 50) -> Sequence[BuildRow]:
-    return session.scalars(
-        select(BuildRow)
-        .where(BuildRow.env_id == env_id)
-        .order_by(BuildRow.created_at.desc())
-        .limit(limit)
-    ).all()
+def builds_of(session: Session, env_id: int, limit: int | None = 50) -> Sequence[BuildRow]:
+    """The env's builds, newest first (all of them with `limit=None`)."""
+    query = select(BuildRow).where(BuildRow.env_id == env_id).order_by(BuildRow.created_at.desc())
+    return session.scalars(query if limit is None else query.limit(limit)).all()
 
 
 def last_build(session: Session, env_id: int) -> BuildRow | None:
