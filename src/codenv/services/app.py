@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from codenv.backends.base import EditableInstaller, Installer
@@ -17,6 +21,7 @@ from codenv.settings import Settings
 from codenv.storage.db import Database
 
 QueueKind = Literal["threads", "inline", "detached"]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +64,26 @@ def build_tools(
     )
 
 
+def secure_home(home: Path) -> None:
+    """Make the home private to the codenv user (0700, its database and config 0600), and
+    everything codenv writes from now on private too: it holds index passwords, init
+    scripts, env-var secrets and the session key. Looser modes found are tightened, loudly."""
+    os.umask(0o077)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private = [(home, 0o700), (home / "config", 0o700), (home / "codenv.db", 0o600)]
+    config = home / "config"
+    if config.is_dir():
+        private += [(path, 0o600) for path in config.iterdir() if path.is_file()]
+    for path, mode in private:
+        try:
+            current = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if current & 0o077:
+            logger.warning("%s was readable by others (%o): made private (%o)", path, current, mode)
+            path.chmod(mode)
+
+
 def open_codenv(
     settings: Settings,
     queue: QueueKind = "threads",
@@ -69,6 +94,7 @@ def open_codenv(
     from codenv.services.build_jobs import run_build
     from codenv.services.recovery import recover
 
+    secure_home(settings.home)
     for directory in (settings.envs_dir, settings.builds_dir, settings.uv_cache_dir):
         directory.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
