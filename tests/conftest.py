@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,17 @@ class Node:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+
+    def allow_local_sources(self) -> Path:
+        """A directory beside the home that local archives and `-e` sources may come from."""
+        sources = self.home.parent / "sources"
+        sources.mkdir(parents=True, exist_ok=True)
+        config = self.home / "config" / "server.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        current = json.loads(config.read_text()) if config.exists() else {}
+        current.setdefault("codeEnvsSettings", {})["allowedLocalSourceRoots"] = [str(sources)]
+        config.write_text(json.dumps(current))
+        return sources
 
     def app(self) -> Codenv:
         settings = load_settings(self.home, {"CODENV_INDEX_URL": self.index_url})

@@ -85,7 +85,7 @@ def test_build_killed_mid_install_leaves_previous_revision(
     node.run("save", "demo", "--add", "alpha", "--update")
     node.run("rollback", "demo", "1")
     node.run("rollback", "demo", "2")
-    slow = slow_archive(tmp_path, "slowpkg", "1.0", seconds=4)
+    slow = slow_archive(node.allow_local_sources(), "slowpkg", "1.0", seconds=4)
     node.run("save", "demo", "--add", str(slow))
 
     known = set((node.home / "builds").glob("*.log"))
@@ -116,7 +116,9 @@ def test_concurrent_updates_of_one_env_are_serialized(
     node: Node, newest: str, tmp_path: Path
 ) -> None:
     node.run("create", "demo", "--python", newest, "--no-core-packages")
-    node.run("save", "demo", "--add", str(slow_archive(tmp_path, "slowpkg", "1.0", 2)))
+    node.run(
+        "save", "demo", "--add", str(slow_archive(node.allow_local_sources(), "slowpkg", "1.0", 2))
+    )
     first = node.popen("update", "demo", "--rebuild")
     second = node.popen("update", "demo", "--rebuild")
     assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
@@ -134,7 +136,12 @@ def test_concurrent_updates_of_one_env_are_serialized(
 def test_updates_of_two_envs_run_in_parallel(node: Node, newest: str, tmp_path: Path) -> None:
     for name in ("one", "two"):
         node.run("create", name, "--python", newest, "--no-core-packages")
-        node.run("save", name, "--add", str(slow_archive(tmp_path, f"slow{name}", "1.0", 3)))
+        node.run(
+            "save",
+            name,
+            "--add",
+            str(slow_archive(node.allow_local_sources(), f"slow{name}", "1.0", 3)),
+        )
     processes = [node.popen("update", name) for name in ("one", "two")]
     for process in processes:
         assert process.wait(timeout=120) == 0
@@ -147,7 +154,9 @@ def test_installer_step_past_the_time_limit_fails_the_build(
     node: Node, newest: str, tmp_path: Path
 ) -> None:
     node.run("create", "demo", "--python", newest, "--no-core-packages")
-    node.run("save", "demo", "--add", str(slow_archive(tmp_path, "slowpkg", "1.0", 30)))
+    node.run(
+        "save", "demo", "--add", str(slow_archive(node.allow_local_sources(), "slowpkg", "1.0", 30))
+    )
     node.environ_extra["CODENV_BUILD_TIMEOUT"] = "2"
 
     started = time.monotonic()

@@ -31,9 +31,10 @@ def test_env_with_set_archive_and_editable_imports(
 ) -> None:
     python = _versions(pythons)[position]
     write_node_sets(node.home, [SAMPLE_SET])
-    tree = pkgbuild.write_source_tree(tmp_path / "delta-1.0", "delta", "1.0")
-    archive = pkgbuild.make_zip_archive(tree, tmp_path / "delta-1.0.zip")
-    editable = _editable_source(tmp_path, python)
+    sources = node.allow_local_sources()
+    tree = pkgbuild.write_source_tree(sources / "delta-1.0", "delta", "1.0")
+    archive = pkgbuild.make_zip_archive(tree, sources / "delta-1.0.zip")
+    editable = _editable_source(sources, python)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(f"beta==2.0\n{archive}\n-e {editable}\n")
 

@@ -10,6 +10,7 @@ from codenv.domain.requirements import LineKind
 from codenv.domain.spec import (
     CORE_PACKAGE,
     EnvSpec,
+    LocalPath,
     SetRef,
     SpecChanges,
     SpecContext,
@@ -40,16 +41,33 @@ LEGACY = PackageSet(
 )
 CATALOG = Catalog((ML, LEGACY))
 INSTALLED = ("3.6", "3.9", "3.11", "3.13")
-EXISTING = {"/srv/pkgs/local-1.0.whl", "/home/me/src/tool"}
+# What the fake node holds: real path → (kind, size); "/srv/pkgs/link" leads outside.
+FILES = {
+    "/srv/pkgs/local-1.0.whl": ("file", 10),
+    "/home/me/src/tool": ("dir", 0),
+    "/srv/pkgs/dir-1.0.zip": ("dir", 0),
+    "/srv/pkgs/huge-1.0.whl": ("file", 2 << 30),
+    "/etc/shadow.zip": ("file", 10),
+    "/dev/zero": ("other", 0),
+}
+LINKS = {"/srv/pkgs/escape-1.0.whl": "/etc/shadow.zip"}
+ROOTS = ("/srv/pkgs", "/home/me/src")
 
 
-def context(installed: tuple[str, ...] = INSTALLED) -> SpecContext:
+def inspect(path: str) -> LocalPath:
+    real = LINKS.get(path, path)
+    kind, size = FILES.get(real, ("missing", 0))
+    return LocalPath(real, kind, size)
+
+
+def context(installed: tuple[str, ...] = INSTALLED, roots: tuple[str, ...] = ROOTS) -> SpecContext:
     return SpecContext(
         installed_pythons=installed,
         catalog=CATALOG,
-        path_exists=lambda path: path in EXISTING,
+        inspect_path=inspect,
         core_version=CORE_VERSION,
         core_line=CORE_LINE,
+        local_source_roots=roots,
     )
 
 
@@ -202,13 +220,50 @@ def test_set_at_the_edges_of_its_range_is_accepted(python: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["/srv/pkgs/missing-1.0.whl", "-e /home/me/src/missing", "file:///srv/nope.tar.gz"]
+    "line", ["/srv/pkgs/missing-1.0.whl", "-e /home/me/src/missing", "file:///srv/pkgs/no.tar.gz"]
 )
 def test_missing_local_path_is_refused_with_its_line_number(line: str) -> None:
     error = refused(EnvSpec(python="3.11", requested=f"numpy\n# local\n{line}\n"))
     assert error.field == "requested"
     assert error.message.startswith("line 3: ") and error.line == 3
     assert "does not exist" in error.message
+
+
+def test_local_sources_are_refused_where_no_directory_is_allowed() -> None:
+    error = refused(
+        EnvSpec(python="3.11", requested="/srv/pkgs/local-1.0.whl\n"), context(roots=())
+    )
+    assert (error.field, error.line) == ("requested", 1)
+    assert "not allowed on this node" in error.message
+    assert "codeEnvsSettings.allowedLocalSourceRoots" in error.message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/etc/shadow.zip",  # exists, outside
+        "/etc/missing.zip",  # does not exist: the same answer, no oracle
+        "x @ file:///dev/zero",
+        "/srv/pkgs/escape-1.0.whl",  # a symlink inside that leads outside
+        "/srv/pkgs/../../etc/shadow.zip",
+    ],
+)
+def test_local_sources_outside_the_allowed_directories_are_refused(line: str) -> None:
+    error = refused(EnvSpec(python="3.11", requested=f"{line}\n"))
+    assert "is outside the directories allowed for local sources" in error.message
+    assert "/srv/pkgs, /home/me/src" in error.message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/srv/pkgs/dir-1.0.zip", "must be a regular file"),
+        ("-e /srv/pkgs/local-1.0.whl", "must be a directory"),
+        ("/srv/pkgs/huge-1.0.whl", "is larger than"),
+    ],
+)
+def test_local_sources_must_be_what_they_claim(line: str, expected: str) -> None:
+    assert expected in refused(EnvSpec(python="3.11", requested=f"{line}\n")).message
 
 
 def test_bad_requested_line_is_refused_by_validation() -> None:

@@ -71,8 +71,8 @@ def test_set_incompatible_with_python(node: Node, newest: str, oldest: str) -> N
         ("alpha\n--index-url http://example.invalid/simple\n", "line 2: option '--index-url'"),
         ("# comment\n-r other.txt\n", "line 2: option '-r'"),
         ("codenv-runtime>=5\n", "conflicts with the base package codenv-runtime==0.1.0"),
-        ("/nowhere/pkg-1.0.zip\n", "line 1: local path /nowhere/pkg-1.0.zip does not exist"),
-        ("-e /nowhere/src\n", "line 1: local path /nowhere/src does not exist"),
+        ("/nowhere/pkg-1.0.zip\n", "line 1: local sources (/nowhere/pkg-1.0.zip) are not allowed"),
+        ("-e /nowhere/src\n", "codeEnvsSettings.allowedLocalSourceRoots"),
     ],
 )
 def test_requested_packages_refused(

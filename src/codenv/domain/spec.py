@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -163,9 +164,24 @@ class SpecContext:
 
     installed_pythons: tuple[str, ...]
     catalog: Catalog
-    path_exists: Callable[[str], bool]
+    inspect_path: Callable[[str], LocalPath]
     core_version: str
     core_line: str
+    # Directories local sources may come from (symlinks resolved); none: no local sources.
+    local_source_roots: tuple[str, ...] = ()
+    max_archive_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class LocalPath:
+    """What the node found at a local path of a requirement line."""
+
+    real_path: str  # every symlink resolved
+    kind: str  # "file", "dir", "missing" or "other" (a device, a socket...)
+    size: int = 0
+
+
+ROOTS_SETTING = "codeEnvsSettings.allowedLocalSourceRoots"
 
 
 def _check_python(spec: EnvSpec, context: SpecContext) -> tuple[int, int]:
@@ -200,14 +216,42 @@ def _check_sets(spec: EnvSpec, python: tuple[int, int], context: SpecContext) ->
             )
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _local_path_problem(line: RequirementLine, found: LocalPath, context: SpecContext) -> str:
+    """Why `line`'s local path may not be used ("" when it may). Containment is checked first,
+    so the answer never tells whether a path outside the allowed directories exists."""
+    roots = context.local_source_roots
+    if not roots:
+        return (
+            f"local sources ({line.path}) are not allowed on this node; an administrator can "
+            f"allow directories for them in the node settings ({ROOTS_SETTING})"
+        )
+    if not any(_under(posixpath.normpath(found.real_path), root) for root in roots):
+        return (
+            f"{line.path} is outside the directories allowed for local sources "
+            f"({', '.join(roots)}; setting {ROOTS_SETTING})"
+        )
+    wanted = "dir" if line.kind is LineKind.EDITABLE else "file"
+    if found.kind == "missing":
+        return f"local path {line.path} does not exist on this node"
+    if found.kind != wanted:
+        what = "a directory" if wanted == "dir" else "a regular file"
+        return f"local path {line.path} must be {what}"
+    if wanted == "file" and found.size > context.max_archive_bytes:
+        return f"local archive {line.path} is larger than {context.max_archive_bytes} bytes"
+    return ""
+
+
 def _check_paths(lines: Iterable[RequirementLine], context: SpecContext) -> None:
     for line in lines:
-        if line.path is not None and not context.path_exists(line.path):
-            raise InvalidSpec(
-                f"line {line.lineno}: local path {line.path} does not exist on this node",
-                field="requested",
-                line=line.lineno,
-            )
+        if line.path is None:
+            continue
+        problem = _local_path_problem(line, context.inspect_path(line.path), context)
+        if problem:
+            raise InvalidSpec(f"line {line.lineno}: {problem}", field="requested", line=line.lineno)
 
 
 def _check_resources(spec: EnvSpec) -> None:

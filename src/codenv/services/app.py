@@ -70,6 +70,8 @@ def secure_home(home: Path) -> None:
     scripts, env-var secrets and the session key. Looser modes found are tightened, loudly."""
     os.umask(0o077)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A home being set up (no database yet) is made private quietly; an existing one, loudly.
+    report = logger.warning if (home / "codenv.db").exists() else logger.debug
     private = [(home, 0o700), (home / "config", 0o700), (home / "codenv.db", 0o600)]
     config = home / "config"
     if config.is_dir():
@@ -80,7 +82,7 @@ def secure_home(home: Path) -> None:
         except FileNotFoundError:
             continue
         if current & 0o077:
-            logger.warning("%s was readable by others (%o): made private (%o)", path, current, mode)
+            report("%s was readable by others (%o): made private (%o)", path, current, mode)
             path.chmod(mode)
 
 

@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+from codenv.domain.errors import InvalidInput
 from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options, to_tokens
 from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import Actor, require_admin
@@ -67,6 +68,30 @@ def set_venv_options(app: Codenv, actor: Actor, tokens: list[str]) -> tuple[str,
     return normalized
 
 
+def _check_root(app: Codenv, root: str) -> str:
+    real = os.path.realpath(root)
+    home = os.path.realpath(app.settings.home)
+    if not os.path.isabs(root) or not os.path.isdir(real):
+        raise InvalidInput(f"{root!r} is not an absolute path to a directory", field="roots")
+    overlaps = real in ("/", home) or home.startswith(real.rstrip("/") + "/")
+    if overlaps or real.startswith(home.rstrip("/") + "/"):
+        # Builds see the allowed directories: one holding codenv's home would show them its
+        # database and keys.
+        raise InvalidInput(
+            f"{root!r} may not be allowed: it holds or is inside codenv's home ({home})",
+            field="roots",
+        )
+    return real
+
+
+def set_local_source_roots(app: Codenv, actor: Actor, roots: list[str]) -> list[str]:
+    """The directories requested packages may name local archives and `-e` sources in."""
+    require_admin(actor, "change the node's settings")
+    checked = sorted({_check_root(app, root) for root in roots})
+    update_code_envs_settings(app, actor, {"allowedLocalSourceRoots": checked})
+    return checked
+
+
 def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
     """The node's code env settings as they may be shown (credentials masked)."""
     require_admin(actor, "read the node's settings")
@@ -76,6 +101,7 @@ def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
         "venv_options": list(settings.get("virtualenvCreateExtraOptions", [])),
         "default_index": mask_secrets(app.settings.index_url),
         "allow_requests": requests_allowed(app),
+        "allowed_local_source_roots": list(settings.get("allowedLocalSourceRoots", [])),
         "revision_retention": app.settings.retention,
         "resolution_ttl_seconds": app.settings.resolution_ttl_seconds,
         "supported_install_options": list(INSTALL_OPTIONS),

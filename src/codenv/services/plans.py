@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 
 from codenv.domain.install_options import (
@@ -16,7 +17,14 @@ from codenv.domain.install_options import (
 )
 from codenv.domain.plan import Plan, editables_needing_pip, make_plan
 from codenv.domain.requirements import LineKind, RequirementLine
-from codenv.domain.spec import BasePackage, EnvSpec, SpecContext, base_packages, validate_spec
+from codenv.domain.spec import (
+    BasePackage,
+    EnvSpec,
+    LocalPath,
+    SpecContext,
+    base_packages,
+    validate_spec,
+)
 from codenv.envdirs.core_wheel import core_package_version, ensure_core_wheel
 from codenv.interpreters import Discovery
 from codenv.services.app import Codenv
@@ -40,7 +48,10 @@ class CheckedSpec:
 
 def _sha256(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    # Only regular files that validation accepted reach here: O_NOFOLLOW refuses a symlink
+    # swapped in meanwhile, O_NONBLOCK a FIFO.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -49,10 +60,28 @@ def _sha256(path: str) -> str:
 def _archive_digests(lines: tuple[RequirementLine, ...]) -> dict[str, str]:
     # A local archive replaced by another with the same name must still trigger a rebuild.
     return {
-        line.path: _sha256(line.path)
+        line.path: _sha256(os.path.realpath(line.path))
         for line in lines
         if line.kind is LineKind.ARCHIVE and line.path is not None
     }
+
+
+def inspect_path(path: str) -> LocalPath:
+    """The facts validation needs about a local path (never opens or reads it)."""
+    real = os.path.realpath(path)
+    try:
+        found = os.stat(real)
+    except OSError:
+        return LocalPath(real, "missing")
+    if stat.S_ISREG(found.st_mode):
+        return LocalPath(real, "file", found.st_size)
+    return LocalPath(real, "dir" if stat.S_ISDIR(found.st_mode) else "other")
+
+
+def local_source_roots(app: Codenv) -> tuple[str, ...]:
+    """The directories an administrator allowed local sources from, symlinks resolved."""
+    roots = code_envs_settings(app).get("allowedLocalSourceRoots", [])
+    return tuple(os.path.realpath(root) for root in roots if isinstance(root, str) and root)
 
 
 def spec_context(app: Codenv, found: Discovery) -> NodeSpecContext:
@@ -60,7 +89,8 @@ def spec_context(app: Codenv, found: Discovery) -> NodeSpecContext:
     return NodeSpecContext(
         installed_pythons=found.minors(),
         catalog=app.catalog,
-        path_exists=os.path.exists,
+        inspect_path=inspect_path,
+        local_source_roots=local_source_roots(app),
         core_version=core_package_version(),
         core_line=f"codenv-runtime @ {core_wheel.as_uri()}",
         core_wheel=str(core_wheel),
