@@ -23,7 +23,7 @@ def server(tmp_path: Path, sample_index: PackageIndex) -> Iterator[RunningServer
 
 def _error(response: object) -> dict[str, object]:
     body = response.json()  # type: ignore[attr-defined]
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}
+    assert set(body) == {"error"} and set(body["error"]) - {"line"} == {"code", "message", "field"}
     return dict(body["error"])
 
 
@@ -42,12 +42,18 @@ def test_every_error_has_one_shape(server: RunningServer, newest: str) -> None:
     }
     bad_name = admin.post("/api/v1/envs", json={"name": "bad name", "python": newest})
     assert bad_name.status_code == 422 and _error(bad_name)["field"] == "name"
+    assert _error(bad_name)["code"] == "invalid_request"  # a name is no spec
     no_python = admin.post("/api/v1/envs", json={"name": "x"})
     assert no_python.status_code == 422 and _error(no_python)["field"] == "python"
     bad_line = admin.post(
         "/api/v1/envs", json={"name": "x", "python": newest, "requested": "alpha\n-r other.txt"}
     )
-    assert _error(bad_line)["field"] == "requested" and "line 2" in str(_error(bad_line))
+    assert bad_line.status_code == 422 and "line 2" in str(_error(bad_line)["message"])
+    assert {key: _error(bad_line)[key] for key in ("code", "field", "line")} == {
+        "code": "invalid_spec",
+        "field": "requested",
+        "line": 2,
+    }
     unknown_route = admin.get("/api/v1/nothing-here")
     assert unknown_route.status_code == 404 and _error(unknown_route)["code"] == "not_found"
 
@@ -67,13 +73,29 @@ def test_create_update_logs_installed_rollback(server: RunningServer, newest: st
     log = admin.get(f"/api/v1/builds/{build_id}/log", params={"offset": 0})
     assert log.headers["X-Build-Finished"] == "true" and log.text == streamed
     installed = admin.get("/api/v1/envs/demo/installed").json()
+    assert (installed["env"], installed["revision"]) == ("demo", 2)
     assert {p["name"] for p in installed["packages"]} == {"alpha", "beta"}
+    assert installed["diff"] == {
+        "previous": 1,
+        "added": [{"name": "alpha", "version": "1.0"}, {"name": "beta", "version": "2.0"}],
+        "removed": [],
+        "changed": [],
+    }
+    first = admin.get("/api/v1/envs/demo/installed", params={"revision": 1}).json()
+    assert (first["packages"], first["diff"]) == ([], None)
     up_to_date = admin.post("/api/v1/envs/demo/update", json={}).json()
     assert up_to_date["up_to_date"] is True
 
     rolled = admin.post("/api/v1/envs/demo/rollback", json={"revision": 1})
     assert rolled.json()["number"] == 1
-    assert admin.get("/api/v1/envs/demo").json()["active_revision"] == 1
+    shown = admin.get("/api/v1/envs/demo").json()
+    assert shown["active_revision"] == 1
+    assert shown["capabilities"] == {
+        "may_use": True,
+        "may_update": True,
+        "may_manage_users": True,
+        "may_delete": True,
+    }
     assert [r["number"] for r in admin.get("/api/v1/envs/demo/revisions").json()] == [2, 1]
 
 
@@ -93,6 +115,13 @@ def test_token_revocation_and_expiry_take_effect_at_once(server: RunningServer) 
 
     time.sleep(1.2)
     assert client.get("/api/v1/envs").status_code == 401
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    late = admin.post("/api/v1/tokens", json={"name": "late", "expires_at": past})
+    assert late.status_code == 422 and _error(late) == {
+        "code": "invalid_request",
+        "message": "the expiry must be in the future",
+        "field": "expires_at",
+    }
     listed = admin.get("/api/v1/tokens").json()
     assert all("secret" not in token and "hash" not in json.dumps(token) for token in listed)
 

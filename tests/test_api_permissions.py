@@ -343,6 +343,25 @@ def test_listing_shows_only_usable_envs(world: World, role: str) -> None:
     assert listed & set(KINDS) == {kind for kind in KINDS if level(role, kind) != NONE}
 
 
+@pytest.mark.parametrize("role", [role for role in ROLES if role != "anonymous"])
+def test_capabilities_say_what_the_matrix_allows(world: World, role: str) -> None:
+    """The env view's capability flags (what pages show controls for) follow the same rules."""
+    listed = {env["name"]: env for env in world.clients[role].get(f"{API}/envs").json()}
+    for kind in KINDS:
+        have = level(role, kind)
+        if have == NONE:
+            continue
+        expected = {
+            "may_use": True,
+            "may_update": have >= UPDATE,
+            "may_manage_users": have >= MANAGE,
+            "may_delete": have >= ALL,
+        }
+        shown = world.clients[role].get(_env(kind)).json()
+        assert shown["capabilities"] == expected, (role, kind)
+        assert listed[kind]["capabilities"] == expected, (role, kind)
+
+
 # --- the node-wide operations -----------------------------------------------------------------
 
 GlobalCall = Callable[[World, httpx.Client, str], httpx.Response]

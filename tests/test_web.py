@@ -112,6 +112,10 @@ def test_whole_flow_in_the_browser(server: RunningServer, browser: Any, newest: 
     page.fill("input[data-filter]", "bet")
     expect(table.locator("tr[data-row]:visible")).to_have_count(1)
     page.fill("input[data-filter]", "")
+    # What changed since revision 1, as the service computes it (the API shows the same).
+    expect(page.locator("h2", has_text="Changes since revision 1")).to_be_visible()
+    added = page.locator("table.changes tr[data-change='added']")
+    expect(added.filter(has_text="beta")).to_have_count(1)
     shot(page, "env-installed")
 
     # Edit the requested packages, Save and update again.

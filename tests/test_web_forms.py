@@ -150,6 +150,7 @@ def test_requested_package_errors_name_their_line(server: RunningServer) -> None
     assert "line 2: option" in response.text and "--index-url http://x</textarea>" in (
         response.text.replace("\n</textarea>", "</textarea>")
     )
+    assert "<code>--index-url http://x</code>" in response.text  # the line shown beside
 
 
 def test_static_files_come_from_the_package(server: RunningServer) -> None:

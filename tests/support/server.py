@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from codenv.api.app import create_app
+from codenv.http.app import create_app
 from codenv.services.accounts import ensure_initial_admin
 from codenv.services.app import Codenv, open_codenv
 from codenv.settings import load_settings
@@ -56,8 +56,11 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(home: Path, index_url: str) -> Iterator[RunningServer]:
-    settings = load_settings(home, {"CODENV_INDEX_URL": index_url})
+def running_server(
+    home: Path, index_url: str, environ: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """The server on `home`; `environ` adds CODENV_* settings."""
+    settings = load_settings(home, {"CODENV_INDEX_URL": index_url, **(environ or {})})
     app = open_codenv(settings)
     ensure_initial_admin(app, ADMIN_PASSWORD)
     port = free_port()

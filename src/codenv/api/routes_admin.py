@@ -7,8 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from codenv.api.auth import client_source, end_session, start_session
-from codenv.api.deps import Caller, codenv_of
 from codenv.api.errors import TOO_MANY_ATTEMPTS
 from codenv.api.routes_envs import spec_of
 from codenv.api.schemas import (
@@ -25,6 +23,9 @@ from codenv.api.schemas import (
     UserBody,
     UserChangeBody,
 )
+from codenv.http.auth import client_source
+from codenv.http.deps import Caller, codenv_of
+from codenv.http.sessions import end_session, start_session
 from codenv.services import accounts, audit, interpreters, node_settings, requests, tokens
 from codenv.services.authentication import authenticate_password
 
@@ -37,13 +38,13 @@ def login(body: LoginBody, request: Request, response: Response) -> dict[str, An
     app = codenv_of(request)
     actor = authenticate_password(app, body.name, body.password, client_source(request))
     assert actor.user_id is not None
-    csrf = start_session(response, request, request.app.state.secret_key, actor.user_id)
-    return {"user": actor.name, "is_admin": actor.is_admin, "csrf_token": csrf}
+    session = start_session(request, response, actor.user_id)
+    return {"user": actor.name, "is_admin": actor.is_admin, "csrf_token": session.csrf}
 
 
 @router.delete("/session", tags=["session"], status_code=status.HTTP_204_NO_CONTENT)
-def logout(response: Response) -> None:
-    end_session(response)
+def logout(request: Request, response: Response) -> None:
+    end_session(request, response)
 
 
 @router.get("/me", tags=["session"])
@@ -216,8 +217,9 @@ def get_request(request_id: int, call: Caller) -> dict[str, Any]:
 
 @router.post("/requests/{request_id}/approve", tags=["requests"])
 def approve_request(request_id: int, call: Caller) -> dict[str, Any]:
-    decided, created = requests.approve_request(call.app, call.actor, request_id)
-    return {**decided.to_dict(), "build_id": created.build_id}
+    """The request, approved, with the `build_id` of the new env's first build."""
+    decided, _ = requests.approve_request(call.app, call.actor, request_id)
+    return decided.to_dict()
 
 
 @router.post("/requests/{request_id}/reject", tags=["requests"])

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from codenv.api.deps import Caller
 from codenv.api.errors import JSON_ERRORS
 from codenv.api.schemas import (
     CreateEnvBody,
@@ -17,21 +16,17 @@ from codenv.api.schemas import (
     SpecBody,
     UpdateBody,
 )
-from codenv.domain.spec import EnvSpec, SetRef, SpecChanges
+from codenv.domain.spec import EnvSpec, SpecChanges
+from codenv.http.deps import Caller
 from codenv.services import builds, envs, logs, permissions, revisions
+from codenv.services.installed import show_installed
 
 router = APIRouter(prefix="/api/v1", tags=["envs"])
 
 
 def spec_of(body: SpecBody) -> EnvSpec:
-    return EnvSpec(
-        python=body.python,
-        install_core_packages=body.install_core_packages,
-        install_jupyter_support=body.install_jupyter_support,
-        package_sets=tuple(SetRef.parse(text) for text in body.package_sets),
-        requested=body.requested,
-        description=body.description,
-    )
+    # from_dict reads every spec field (the body's others, name and message, are not one).
+    return EnvSpec.from_dict(body.model_dump())
 
 
 @router.get("/envs")
@@ -41,8 +36,7 @@ def list_envs(call: Caller) -> list[dict[str, Any]]:
 
 @router.post("/envs", status_code=status.HTTP_202_ACCEPTED)
 def create_env(body: CreateEnvBody, call: Caller) -> dict[str, Any]:
-    created = envs.create_env(call.app, call.actor, body.name, spec_of(body))
-    return {"env": created.env, "build_id": created.build_id}
+    return envs.create_env(call.app, call.actor, body.name, spec_of(body)).to_dict()
 
 
 @router.get("/envs/{name}")
@@ -56,23 +50,16 @@ def delete_env(name: str, call: Caller, delete_resources: bool = False) -> Respo
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def _tupled(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 @router.patch("/envs/{name}/spec")
 def save_spec(name: str, body: SaveSpecBody, call: Caller) -> dict[str, Any]:
     """Save (and, with `update`, Save and update)."""
+    # Every field of SpecChanges, taken from the body (a missing one fails here, loudly).
     changes = SpecChanges(
-        requested=body.requested,
-        add=tuple(body.add),
-        remove=tuple(body.remove),
-        add_sets=tuple(body.add_sets),
-        remove_sets=tuple(body.remove_sets),
-        python=body.python,
-        install_core_packages=body.install_core_packages,
-        install_jupyter_support=body.install_jupyter_support,
-        description=body.description,
-        install_options=None if body.install_options is None else tuple(body.install_options),
-        inherit_install_options=body.inherit_install_options,
-        venv_options=None if body.venv_options is None else tuple(body.venv_options),
-        inherit_venv_options=body.inherit_venv_options,
+        **{key: _tupled(getattr(body, key)) for key in SpecChanges.__dataclass_fields__}
     )
     spec = envs.save_spec(call.app, call.actor, name, changes)
     result: dict[str, Any] = {"spec": spec.to_dict(), "update": None}
@@ -115,14 +102,15 @@ def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> Plai
 def stream_log(build_id: str, call: Caller) -> StreamingResponse:
     """The log as it is written, until the build ends."""
     builds.get_build(call.app, call.actor, build_id)
+    # A blocking iterator: Starlette iterates it in a worker thread, off the event loop.
     chunks = logs.follow_log(call.app, call.actor, build_id)
     return StreamingResponse(chunks, media_type="text/plain")
 
 
 @router.get("/envs/{name}/installed")
 def installed(name: str, call: Caller, revision: int | None = Query(None, ge=1)) -> dict[str, Any]:
-    number, packages = revisions.installed_packages(call.app, call.actor, name, revision)
-    return {"env": name, "revision": number, "packages": packages}
+    """The packages of a revision (default: the active one) and its `diff` with the one before."""
+    return show_installed(call.app, call.actor, name, revision).to_dict()
 
 
 @router.get("/envs/{name}/revisions")

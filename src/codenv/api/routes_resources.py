@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
-from codenv.api.deps import Caller
 from codenv.api.schemas import InitScriptBody
-from codenv.domain.errors import InvalidSpec
+from codenv.http.deps import Caller
+from codenv.http.staging import staged_body, staged_download
 from codenv.services import kernels, resources
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])
-MAX_UPLOAD_BYTES = 10 * 1024**3
 
 
 @router.get("/envs/{name}/resources/script")
@@ -54,42 +51,25 @@ def list_files(
     return [e.to_dict() for e in resources.list_files(call.app, call.actor, name, path)]
 
 
-async def _receive(request: Request, target: Path) -> None:
-    size = 0
-    with target.open("wb") as handle:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise InvalidSpec("the upload is larger than 10 GiB", field="file")
-            handle.write(chunk)
-
-
 @router.put("/envs/{name}/resources/files/{path:path}")
 async def upload(
     name: str, path: str, request: Request, call: Caller, unzip: bool = False
 ) -> list[dict[str, Any]]:
     """The request body is the file (with `unzip`, a zip unpacked into `path`)."""
-    resources.require_files_write(call.app, call.actor, name)
-    workdir = Path(tempfile.mkdtemp(prefix="codenv-upload-"))
-    try:
-        source = workdir / (Path(path).name or "upload")
-        await _receive(request, source)
-        entries = resources.put_files(call.app, call.actor, name, source, path or None, unzip=unzip)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    # The right to write is checked before the (possibly large) body is received.
+    await run_in_threadpool(resources.require_files_write, call.app, call.actor, name)
+    async with staged_body(request, PurePosixPath(path).name or "upload") as source:
+        entries = await run_in_threadpool(
+            resources.put_files, call.app, call.actor, name, source, path or None, unzip=unzip
+        )
     return [entry.to_dict() for entry in entries]
 
 
 @router.get("/envs/{name}/resources/content/{path:path}", response_class=FileResponse)
 def download(name: str, path: str, call: Caller) -> FileResponse:
-    workdir = Path(tempfile.mkdtemp(prefix="codenv-download-"))
-    try:
-        copy = resources.get_file(call.app, call.actor, name, path, workdir)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    cleanup = BackgroundTask(shutil.rmtree, workdir, ignore_errors=True)
-    return FileResponse(copy, filename=copy.name, background=cleanup)
+    return staged_download(
+        lambda workdir: resources.get_file(call.app, call.actor, name, path, workdir)
+    )
 
 
 @router.delete("/envs/{name}/resources/files/{path:path}", status_code=204)

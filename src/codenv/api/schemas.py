@@ -8,12 +8,21 @@ from pydantic import BaseModel, Field
 
 
 class SpecBody(BaseModel):
+    """A code env's spec, every field of it."""
+
+    # All of EnvSpec's fields (tests/test_cli_remote.py checks): one left out here would be
+    # dropped from what the remote CLI sends.
     python: str = Field(description="Python version, like 3.11")
     install_core_packages: bool = True
     install_jupyter_support: bool = False
     package_sets: list[str] = Field(default_factory=list, description="ID or ID:variant")
     requested: str = Field("", description="requirements.txt text")
     description: str = ""
+    resources_init_script: str = ""
+    run_init_script_on_update: bool = True
+    run_init_script_on_api_node: bool = True
+    install_options: list[str] | None = Field(None, description="null: the node's options")
+    venv_options: list[str] | None = Field(None, description="null: the node's options")
 
 
 class CreateEnvBody(SpecBody):
@@ -21,6 +30,8 @@ class CreateEnvBody(SpecBody):
 
 
 class SaveSpecBody(BaseModel):
+    """Changes to the saved spec (null or empty: unchanged), and what to do after saving."""
+
     requested: str | None = None
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
@@ -30,6 +41,9 @@ class SaveSpecBody(BaseModel):
     install_core_packages: bool | None = None
     install_jupyter_support: bool | None = None
     description: str | None = None
+    resources_init_script: str | None = None
+    run_init_script_on_update: bool | None = None
+    run_init_script_on_api_node: bool | None = None
     install_options: list[str] | None = None
     inherit_install_options: bool = False
     venv_options: list[str] | None = None

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from codenv.cli.context import state
-from codenv.services.accounts import ensure_initial_admin
 
 ADMIN_PASSWORD_VARIABLE = "CODENV_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -21,7 +20,8 @@ def serve(
     one-time password (or takes it from CODENV_ADMIN_PASSWORD)."""
     import uvicorn
 
-    from codenv.api.app import create_app
+    from codenv.http.app import create_app
+    from codenv.services.accounts import ensure_initial_admin
 
     cli = state()
     app = cli.open()

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from codenv.storage.models import BuildRow, RevisionRow
+from codenv.services.actor import FULL, MANAGE_USERS, UPDATE, USE, Actor, env_level
+from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -96,6 +97,27 @@ class RevisionInfo:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What the caller may do with one env, by the rules of `services.actor`: adapters show
+    or hide controls with these and never work the rules out again."""
+
+    may_use: bool
+    may_update: bool
+    may_manage_users: bool
+    may_delete: bool
+
+    @classmethod
+    def of(cls, actor: Actor, env: CodeEnvRow) -> Capabilities:
+        level = env_level(actor, env)
+        return cls(
+            may_use=level >= USE,
+            may_update=level >= UPDATE,
+            may_manage_users=level >= MANAGE_USERS,
+            may_delete=level >= FULL,
+        )
+
+
+@dataclass(frozen=True)
 class EnvInfo:
     name: str
     owner: str
@@ -110,6 +132,7 @@ class EnvInfo:
     path: str
     created_at: str | None
     last_build: BuildInfo | None
+    capabilities: Capabilities
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -13,12 +13,12 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from codenv.domain.errors import CodenvError, InvalidSpec
+from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.domain.secrets import mask_secrets
+from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
 from codenv.services import accounts, audit, node_settings, requests, tokens
 from codenv.services.actor import require_admin
-from codenv.web.render import ConsoleRoute, render, see_other
-from codenv.web.session import Submitted, SubmittedDep, Viewer, ViewerDep
+from codenv.web.render import ConsoleRoute, render_form, see_other
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -33,15 +33,8 @@ MASKED_MARK = "***@"
 AUDIT_LIMIT = 200
 
 
-def _context(viewer: Viewer | Submitted, tab: str, **context: Any) -> dict[str, Any]:
+def _context(viewer: Viewer, tab: str, **context: Any) -> dict[str, Any]:
     return {"user": viewer.actor, "csrf": viewer.csrf, "tab": tab, "tabs": ADMIN_TABS, **context}
-
-
-def _refused_or(error: CodenvError) -> CodenvError:
-    """A refusal (403) is answered with the error page; any other error is shown in place."""
-    if error.status == 403:
-        raise error
-    return error
 
 
 @router.get("/admin")
@@ -52,18 +45,17 @@ def admin_home(viewer: ViewerDep) -> Response:
 # Settings -----------------------------------------------------------------------------------
 
 
-def _settings_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
+def _settings_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
     shown = node_settings.show_settings(viewer.app, viewer.actor)
     values: dict[str, Any] = {
         "install_text": "\n".join(shown["install_options"]),
-        "error": None,
         "field": None,
         "saved": None,
     }
     values.update(context)
-    return render(
+    return render_form(
         "admin_settings.html",
-        status=status,
+        failed,
         settings=shown,
         **_context(viewer, "settings", **values),
     )
@@ -95,7 +87,7 @@ def set_install_options(form: SubmittedDep) -> Response:
         return _settings_page(form, saved="The install options are unchanged.")
     try:
         if MASKED_MARK in text:
-            raise InvalidSpec(
+            raise InvalidInput(
                 "a credential shows as *** and cannot be saved that way: type the whole "
                 "URL with its credential again, or remove it",
                 field="install_options",
@@ -103,18 +95,12 @@ def set_install_options(form: SubmittedDep) -> Response:
         try:
             tokens_given = shlex.split(text)
         except ValueError as bad:
-            raise InvalidSpec(
+            raise InvalidInput(
                 f"the install options cannot be read: {bad}", field="install_options"
             ) from bad
         node_settings.set_install_options(form.app, form.actor, tokens_given)
     except CodenvError as error:
-        return _settings_page(
-            form,
-            status=_refused_or(error).status,
-            install_text=text,
-            error=error,
-            field="install_options",
-        )
+        return _settings_page(form, error, install_text=text, field="install_options")
     return _settings_page(form, saved="The install options were saved.")
 
 
@@ -125,12 +111,12 @@ def _lines(text: str) -> list[str]:
 # Users and groups ---------------------------------------------------------------------------
 
 
-def _users_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
-    values: dict[str, Any] = {"error": None, "form": None, "saved": None, "fields": {}}
+def _users_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
+    values: dict[str, Any] = {"form": None, "saved": None, "fields": {}}
     values.update(context)
-    return render(
+    return render_form(
         "admin_users.html",
-        status=status,
+        failed,
         users=accounts.list_users(viewer.app, viewer.actor),
         groups=accounts.list_groups(viewer.app, viewer.actor),
         **_context(viewer, "users", **values),
@@ -156,8 +142,7 @@ def create_user(form: SubmittedDep) -> Response:
         )
     except CodenvError as error:
         fields = {"name": name, "display_name": form.text("display_name")}
-        status = _refused_or(error).status
-        return _users_page(form, status=status, error=error, form="user", fields=fields)
+        return _users_page(form, error, form="user", fields=fields)
     return _users_page(form, saved=f"User {name} was created.")
 
 
@@ -176,8 +161,7 @@ def create_group(form: SubmittedDep) -> Response:
         )
     except CodenvError as error:
         fields = {"name": name, "description": form.text("description")}
-        status = _refused_or(error).status
-        return _users_page(form, status=status, error=error, form="group", fields=fields)
+        return _users_page(form, error, form="group", fields=fields)
     return _users_page(form, saved=f"Group {name} was created.")
 
 
@@ -187,20 +171,19 @@ def add_member(form: SubmittedDep) -> Response:
     try:
         accounts.add_member(form.app, form.actor, group, member)
     except CodenvError as error:
-        status = _refused_or(error).status
-        return _users_page(form, status=status, error=error, form="member")
+        return _users_page(form, error, form="member")
     return _users_page(form, saved=f"{member} is now a member of {group}.")
 
 
 # API tokens (everyone: their own) -----------------------------------------------------------
 
 
-def _tokens_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
-    values: dict[str, Any] = {"error": None, "created": None, "saved": None, "name": ""}
+def _tokens_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
+    values: dict[str, Any] = {"created": None, "saved": None, "name": ""}
     values.update(context)
-    return render(
+    return render_form(
         "admin_tokens.html",
-        status=status,
+        failed,
         tokens=tokens.list_tokens(viewer.app, viewer.actor),
         **_context(viewer, "tokens", **values),
     )
@@ -217,7 +200,7 @@ def create_token(form: SubmittedDep) -> Response:
     try:
         created = tokens.create_token(form.app, form.actor, name=name)
     except CodenvError as error:
-        return _tokens_page(form, status=_refused_or(error).status, error=error, name=name)
+        return _tokens_page(form, error, name=name)
     return _tokens_page(form, created=created)
 
 
@@ -230,13 +213,13 @@ def revoke_token(token_id: int, form: SubmittedDep) -> Response:
 # Requests inbox -----------------------------------------------------------------------------
 
 
-def _requests_page(viewer: Viewer | Submitted, status: int = 200, **context: Any) -> Response:
-    values: dict[str, Any] = {"error": None, "error_id": None, "saved": None, "reason": ""}
+def _requests_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
+    values: dict[str, Any] = {"error_id": None, "saved": None, "reason": ""}
     values.update(context)
     listed = requests.list_requests(viewer.app, viewer.actor)
-    return render(
+    return render_form(
         "admin_requests.html",
-        status=status,
+        failed,
         requests=listed,
         pending=sum(1 for item in listed if item.status == "pending"),
         allowed=node_settings.requests_allowed(viewer.app),
@@ -254,8 +237,7 @@ def approve(request_id: int, form: SubmittedDep) -> Response:
     try:
         info, created = requests.approve_request(form.app, form.actor, request_id)
     except CodenvError as error:
-        status = _refused_or(error).status
-        return _requests_page(form, status=status, error=error, error_id=request_id)
+        return _requests_page(form, error, error_id=request_id)
     return see_other(f"/envs/{info.name}/revisions?build={created.build_id}")
 
 
@@ -265,8 +247,7 @@ def reject(request_id: int, form: SubmittedDep) -> Response:
     try:
         info = requests.reject_request(form.app, form.actor, request_id, reason)
     except CodenvError as error:
-        status = _refused_or(error).status
-        return _requests_page(form, status=status, error=error, error_id=request_id, reason=reason)
+        return _requests_page(form, error, error_id=request_id, reason=reason)
     return _requests_page(form, saved=f"The request for {info.name} was rejected.")
 
 
@@ -275,14 +256,14 @@ def reject(request_id: int, form: SubmittedDep) -> Response:
 
 @router.get("/admin/audit")
 def audit_log(viewer: ViewerDep, action: str = "") -> Response:
-    error = None
+    failed: CodenvError | None = None
+    entries = []
     try:
         entries = audit.list_audit(
             viewer.app, viewer.actor, AUDIT_LIMIT, action=action.strip() or None
         )
     except CodenvError as refused:
-        error = _refused_or(refused)
-        entries = []
+        failed = refused
     shown = [
         {
             "entry": entry,
@@ -292,12 +273,11 @@ def audit_log(viewer: ViewerDep, action: str = "") -> Response:
         }
         for entry in entries
     ]
-    return render(
+    return render_form(
         "admin_audit.html",
-        status=error.status if error else 200,
+        failed,
         entries=shown,
         action=action,
         limit=AUDIT_LIMIT,
-        error=error,
         **_context(viewer, "audit"),
     )

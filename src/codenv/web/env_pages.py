@@ -6,20 +6,20 @@ change again, so a forced form post is refused all the same (403 page)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from codenv.domain.catalog import PackageSet
-from codenv.domain.errors import CodenvError, InvalidSpec
+from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.domain.pythons import parse_minor
 from codenv.domain.spec import SpecChanges
 from codenv.envdirs.kernels import kernel_name
-from codenv.services import builds, envs, logs, permissions, revisions
+from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
+from codenv.services import builds, envs, logs, revisions
+from codenv.services.installed import show_installed
 from codenv.services.views import BuildInfo, EnvInfo
-from codenv.web.render import ConsoleRoute, render, see_other
-from codenv.web.session import Submitted, SubmittedDep, Viewer, ViewerDep
+from codenv.web.render import ConsoleRoute, render, render_form, see_other
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -31,21 +31,16 @@ TABS = (
     ("permissions", "Permissions", "/permissions"),
     ("revisions", "Revisions & logs", "/revisions"),
 )
-UPDATE_LEVELS = ("update", "manage_users", "all")
-_LINE = re.compile(r"^line (\d+):")
 
 
-def page_context(viewer: Viewer | Submitted, name: str, tab: str, **context: Any) -> dict[str, Any]:
-    env = envs.show_env(viewer.app, viewer.actor, name)
-    level = permissions.get_permissions(viewer.app, viewer.actor, name).caller_level
+def page_context(viewer: Viewer, name: str, tab: str, **context: Any) -> dict[str, Any]:
+    """What every tab shows; `env.capabilities` says which controls to offer."""
     return {
         "user": viewer.actor,
         "csrf": viewer.csrf,
-        "env": env,
+        "env": envs.show_env(viewer.app, viewer.actor, name),
         "tab": tab,
         "tabs": TABS,
-        "can_update": level in UPDATE_LEVELS,
-        "can_delete": level == "all",
         **context,
     }
 
@@ -64,7 +59,7 @@ def delete(name: str, form: SubmittedDep) -> Response:
     return see_other("/")
 
 
-def _sets(viewer: Viewer | Submitted, env: EnvInfo) -> list[dict[str, Any]]:
+def _sets(viewer: Viewer, env: EnvInfo) -> list[dict[str, Any]]:
     python = parse_minor(env.python)
     chosen = {ref.partition(":")[0] for ref in env.spec.get("package_sets", [])}
     offered = []
@@ -97,34 +92,29 @@ def _set_options(
 
 def _error_line(error: CodenvError | None, text: str) -> dict[str, Any] | None:
     """The requested-packages line an error names, to show it beside the message."""
-    if error is None or error.field != "requested":
+    if error is None or error.field != "requested" or error.line is None:
         return None
-    match = _LINE.match(error.message)
-    if not match:
-        return None
-    number = int(match.group(1))
+    number = error.line
     lines = text.splitlines()
     return {"number": number, "text": lines[number - 1] if 0 < number <= len(lines) else ""}
 
 
 def _packages_page(
-    viewer: Viewer | Submitted,
+    viewer: Viewer,
     name: str,
-    status: int = 200,
-    error: CodenvError | None = None,
+    failed: CodenvError | None = None,
     requested: str | None = None,
     notice: str | None = None,
 ) -> Response:
     context = page_context(viewer, name, "packages")
     env: EnvInfo = context["env"]
     text = env.spec.get("requested", "") if requested is None else requested
-    return render(
+    return render_form(
         "env_packages.html",
-        status=status,
+        failed,
         requested=text,
         sets=_sets(viewer, env),
-        error=error,
-        error_line=_error_line(error, text),
+        error_line=_error_line(failed, text),
         notice=notice,
         **context,
     )
@@ -154,59 +144,21 @@ def save_packages(name: str, form: SubmittedDep) -> Response:
             upgrade_all=form.flag("upgrade_all"),
             rebuild=form.flag("rebuild"),
         )
-    except (InvalidSpec, CodenvError) as error:
-        if error.status in (403, 404):
-            raise
-        return _packages_page(form, name, error.status, error, requested)
+    except CodenvError as error:
+        return _packages_page(form, name, error, requested)
     if result.build_id is None:
         return see_other(f"/envs/{name}/packages?notice=up-to-date")
     return see_other(f"/envs/{name}/revisions?build={result.build_id}")
-
-
-def _previous_packages(viewer: Viewer, name: str, number: int) -> tuple[int | None, dict[str, str]]:
-    """The packages of the newest kept revision before `number`, to show what changed."""
-    older = [
-        r.number
-        for r in revisions.list_revisions(viewer.app, viewer.actor, name)
-        if r.number < number and not r.pruned
-    ]
-    if not older:
-        return None, {}
-    previous = max(older)
-    _, listed = revisions.installed_packages(viewer.app, viewer.actor, name, previous)
-    return previous, {str(p["name"]): str(p["version"]) for p in listed}
-
-
-def _changes(current: list[dict[str, Any]], before: dict[str, str]) -> list[dict[str, str]]:
-    now = {str(p["name"]): str(p["version"]) for p in current}
-    changed = []
-    for package in sorted(set(now) | set(before), key=str.lower):
-        old, new = before.get(package, ""), now.get(package, "")
-        if old != new:
-            changed.append({"name": package, "before": old or "—", "after": new or "—"})
-    return changed
 
 
 @router.get("/envs/{name}/installed")
 def installed(name: str, viewer: ViewerDep) -> Response:
     context = page_context(viewer, name, "installed")
     env: EnvInfo = context["env"]
-    number: int | None = None
-    previous: int | None = None
-    listed: list[dict[str, Any]] = []
-    changed: list[dict[str, str]] = []
+    shown = None
     if env.active_revision is not None:
-        number, listed = revisions.installed_packages(viewer.app, viewer.actor, name)
-        previous, before = _previous_packages(viewer, name, number)
-        changed = _changes(listed, before) if previous else []
-    return render(
-        "env_installed.html",
-        revision=number,
-        packages=sorted(listed, key=lambda p: str(p["name"]).lower()),
-        previous=previous,
-        changed=changed,
-        **context,
-    )
+        shown = show_installed(viewer.app, viewer.actor, name, env.active_revision)
+    return render("env_installed.html", installed=shown, **context)
 
 
 def _shown_build(listed: list[BuildInfo], wanted: str | None) -> BuildInfo | None:
@@ -240,7 +192,7 @@ def rollback(name: str, form: SubmittedDep) -> Response:
     try:
         number = int(form.text("revision"))
     except ValueError:
-        raise InvalidSpec("choose a revision to roll back to", field="revision") from None
+        raise InvalidInput("choose a revision to roll back to", field="revision") from None
     revisions.rollback(form.app, form.actor, name, number)
     return see_other(f"/envs/{name}/revisions")
 

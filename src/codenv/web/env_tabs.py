@@ -9,37 +9,27 @@ page), and they confine every path to the resources directory (errors shown in p
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
-from codenv.domain.errors import CodenvError, InvalidSpec, PermissionDenied
+from codenv.domain.errors import CodenvError, InvalidInput
+from codenv.http.auth import check_form_token
+from codenv.http.deps import Submitted, SubmittedDep, Viewer, ViewerDep
+from codenv.http.errors import ShownError, in_place
+from codenv.http.staging import read_form, staged_download, staged_upload
 from codenv.resources.confine import Entry
 from codenv.services import accounts, permissions, resources
 from codenv.services.access_views import EnvPermissions
 from codenv.web.env_pages import page_context
-from codenv.web.render import ConsoleRoute, render, see_other
-from codenv.web.session import (
-    CSRF_FIELD,
-    STALE_FORM,
-    Submitted,
-    SubmittedDep,
-    Viewer,
-    ViewerDep,
-    same_token,
-)
+from codenv.web.render import ConsoleRoute, render_form, see_other
 
 router: APIRouter = APIRouter(route_class=ConsoleRoute)
 
-MANAGE_LEVELS = ("manage_users", "all")
 GRANT_LEVELS = ("use", "update", "manage_users")
 NOTICES = {
     "saved": "Init script saved. It runs when the env is updated, or now with Run now.",
@@ -47,13 +37,6 @@ NOTICES = {
     "deleted": "Deleted.",
     "permissions": "Permissions saved.",
 }
-
-
-def _shown(error: CodenvError) -> CodenvError:
-    """An error to show in place; not allowed and no such env stay error pages."""
-    if error.status == 403 or (error.status == 404 and error.field is None):
-        raise error
-    return error
 
 
 def _parent(path: str) -> str:
@@ -82,26 +65,26 @@ def _row(entry: Entry) -> dict[str, Any]:
 
 
 def _resources_page(
-    viewer: Viewer | Submitted,
+    viewer: Viewer,
     name: str,
     path: str = "",
     *,
-    status: int = 200,
-    error: CodenvError | None = None,
+    failed: CodenvError | None = None,
     notice: str | None = None,
     script: str | None = None,
 ) -> Response:
+    """The tab, with the error of the form that was sent (`failed`) shown in place."""
     context = page_context(viewer, name, "resources")
     init = resources.get_init_script(viewer.app, viewer.actor, name)
     entries: list[Entry] = []
-    browse_error: CodenvError | None = None
+    browse_error: ShownError | None = None
     try:
         entries = resources.list_files(viewer.app, viewer.actor, name, path)
     except CodenvError as problem:
-        browse_error = _shown(problem)
-    return render(
+        browse_error = in_place(problem)
+    return render_form(
         "env_resources.html",
-        status=status,
+        failed,
         init=init,
         script=init.script if script is None else script,
         env_vars=sorted(resources.resource_env_vars(viewer.app, viewer.actor, name).items()),
@@ -109,7 +92,6 @@ def _resources_page(
         parent=_parent(path),
         crumbs=_crumbs(path),
         entries=[_row(entry) for entry in sorted(entries, key=_order)],
-        error=error,
         browse_error=browse_error,
         notice=NOTICES.get(notice or ""),
         **context,
@@ -141,7 +123,7 @@ def save_script(name: str, form: SubmittedDep) -> Response:
             run_on_api_node=form.flag("run_on_api_node"),
         )
     except CodenvError as error:
-        return _resources_page(form, name, status=error.status, error=_shown(error), script=script)
+        return _resources_page(form, name, failed=error, script=script)
     return _back(name, "", "saved")
 
 
@@ -150,75 +132,43 @@ def run_script(name: str, form: SubmittedDep) -> Response:
     try:
         build_id = resources.run_init_script_now(form.app, form.actor, name)
     except CodenvError as error:
-        return _resources_page(form, name, status=error.status, error=_shown(error))
+        return _resources_page(form, name, failed=error)
     return see_other(f"/envs/{name}/revisions?build={build_id}")
 
 
-def _upload_name(upload: UploadFile) -> str:
-    filename = PurePosixPath((upload.filename or "").replace("\\", "/")).name
-    if filename in ("", ".", ".."):
-        raise InvalidSpec("choose a file to upload", field="file")
-    return filename
-
-
-def _store(viewer: Viewer, name: str, path: str, upload: UploadFile, unzip: bool) -> int:
-    """Save the upload to a temp file under its own name, then put it into the resources."""
-    with tempfile.TemporaryDirectory(prefix="codenv-upload-") as temp:
-        source = Path(temp) / _upload_name(upload)
-        with open(source, "wb") as out:
-            shutil.copyfileobj(upload.file, out, 1 << 20)
-        dest = path.rstrip("/") + "/" if path else None
-        written = resources.put_files(viewer.app, viewer.actor, name, source, dest, unzip=unzip)
-    return len(written)
-
-
-def _failed_upload(viewer: Viewer, name: str, path: str, error: CodenvError) -> Response:
-    return _resources_page(viewer, name, path, status=error.status, error=error)
+def _put(viewer: Viewer, name: str, source: Path, path: str, unzip: bool) -> None:
+    dest = path.rstrip("/") + "/" if path else None
+    resources.put_files(viewer.app, viewer.actor, name, source, dest, unzip=unzip)
 
 
 @router.post("/envs/{name}/resources/upload")
 async def upload(name: str, request: Request, viewer: ViewerDep) -> Response:
     # The right to write is checked before the (possibly large) body is received.
     await run_in_threadpool(resources.require_files_write, viewer.app, viewer.actor, name)
-    form = await request.form()
-    token = form.get(CSRF_FIELD)
-    if not isinstance(token, str) or not same_token(token, viewer.csrf):
-        raise PermissionDenied(STALE_FORM, field=CSRF_FIELD)
-    path = str(form.get("path") or "")
-    unzip = form.get("unzip") in ("on", "true", "1", "yes")
-    chosen = form.get("file")
+    path = ""
     try:
-        if not isinstance(chosen, UploadFile):
-            raise InvalidSpec("choose a file to upload", field="file")
-        await run_in_threadpool(_store, viewer, name, path, chosen, unzip)
+        form = await read_form(request)
+        try:
+            check_form_token(form, viewer.csrf)
+            path = str(form.get("path") or "")
+            unzip = form.get("unzip") in ("on", "true", "1", "yes")
+            async with staged_upload(form.get("file")) as source:
+                await run_in_threadpool(_put, viewer, name, source, path, unzip)
+        finally:
+            await form.close()
     except CodenvError as error:
-        shown = _shown(error)
-        return await run_in_threadpool(_failed_upload, viewer, name, path, shown)
-    finally:
-        await form.close()
+        return await run_in_threadpool(partial(_resources_page, viewer, name, path, failed=error))
     return _back(name, path, "uploaded")
 
 
 @router.get("/envs/{name}/resources/download")
 def download(name: str, viewer: ViewerDep, path: str = "") -> Response:
-    temp = Path(tempfile.mkdtemp(prefix="codenv-download-"))
     try:
-        copied = resources.get_file(viewer.app, viewer.actor, name, path, temp)
-    except CodenvError as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        return _resources_page(
-            viewer, name, _parent(path), status=error.status, error=_shown(error)
+        return staged_download(
+            lambda workdir: resources.get_file(viewer.app, viewer.actor, name, path, workdir)
         )
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return FileResponse(
-        copied,
-        filename=copied.name,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-        background=BackgroundTask(shutil.rmtree, temp, ignore_errors=True),
-    )
+    except CodenvError as error:
+        return _resources_page(viewer, name, _parent(path), failed=error)
 
 
 @router.post("/envs/{name}/resources/delete")
@@ -227,30 +177,28 @@ def delete_file(name: str, form: SubmittedDep) -> Response:
     try:
         resources.remove_file(form.app, form.actor, name, path)
     except CodenvError as error:
-        return _resources_page(form, name, _parent(path), status=error.status, error=_shown(error))
+        return _resources_page(form, name, _parent(path), failed=error)
     return _back(name, _parent(path), "deleted")
 
 
 def _permissions_page(
-    viewer: Viewer | Submitted,
+    viewer: Viewer,
     name: str,
     *,
-    status: int = 200,
-    error: CodenvError | None = None,
+    failed: CodenvError | None = None,
     notice: str | None = None,
 ) -> Response:
+    """The tab, with the error of the form that was sent (`failed`) shown in place."""
     context = page_context(viewer, name, "permissions")
     shown: EnvPermissions = permissions.get_permissions(viewer.app, viewer.actor, name)
-    can_manage = shown.caller_level in MANAGE_LEVELS
-    groups = accounts.group_names(viewer.app, viewer.actor) if can_manage else []
-    return render(
+    may_manage = context["env"].capabilities.may_manage_users
+    groups = accounts.group_names(viewer.app, viewer.actor) if may_manage else []
+    return render_form(
         "env_permissions.html",
-        status=status,
+        failed,
         perms=shown,
-        can_manage=can_manage,
         groups=groups,
         levels=GRANT_LEVELS,
-        error=error,
         notice=NOTICES.get(notice or ""),
         **context,
     )
@@ -265,7 +213,7 @@ def _grants(form: Submitted) -> list[tuple[str, str]]:
     groups = form.lists.get("grant_group", [])
     levels = form.lists.get("grant_level", [])
     if len(groups) != len(levels):
-        raise InvalidSpec("each group grant needs a group and a level", field="grants")
+        raise InvalidInput("each group grant needs a group and a level", field="grants")
     # An empty group (the "add" row) or the level "remove" drops the row.
     return [(group, level) for group, level in zip(groups, levels, strict=True) if group and level]
 
@@ -282,5 +230,5 @@ def save_permissions(name: str, form: SubmittedDep) -> Response:
             grants=_grants(form),
         )
     except CodenvError as error:
-        return _permissions_page(form, name, status=error.status, error=_shown(error))
+        return _permissions_page(form, name, failed=error)
     return see_other(f"/envs/{name}/permissions?notice=permissions")

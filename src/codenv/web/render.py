@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -11,13 +10,10 @@ from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from codenv.domain.errors import CodenvError
-from codenv.domain.secrets import mask_secrets
-from codenv.services.actor import AuthenticationFailed
-from codenv.web.session import LoginRequired
+from codenv.http.errors import ShownError, console_route, in_place
 
 # No inline script or style anywhere: everything comes from /static, from this package.
 SECURITY_HEADERS = {
@@ -79,6 +75,14 @@ def render(template: str, /, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
+def render_form(
+    template: str, /, failed: CodenvError | None = None, **context: Any
+) -> HTMLResponse:
+    """A page with forms; the error of the form just sent (`failed`) shown in place."""
+    error = in_place(failed) if failed else None
+    return render(template, status=error.status if error else 200, error=error, **context)
+
+
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
@@ -90,32 +94,19 @@ def login_redirect(request: Request) -> RedirectResponse:
     return see_other("/login?next=" + quote(target, safe=""))
 
 
-def error_page(error: CodenvError, user: str | None = None) -> HTMLResponse:
+def error_page(error: ShownError) -> HTMLResponse:
     return render(
         "error.html",
         status=error.status,
         title=TITLES.get(error.status, "Error"),
-        message=mask_secrets(error.message),
+        message=error.message,
         code=error.code,
-        user=user,
+        user=None,
     )
 
 
-class ConsoleRoute(APIRoute):
-    """Console routes answer errors as pages: a login redirect, or an error page in words."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (LoginRequired, AuthenticationFailed):
-                return login_redirect(request)
-            except CodenvError as error:
-                return error_page(error)
-
-        return handle
+# Console routes answer errors as pages: a login redirect, or an error page in words.
+ConsoleRoute = console_route(error_page, login_redirect)
 
 
 _STATIC_NAME = re.compile(r"^[a-z0-9-]+\.(css|js)$")

@@ -6,27 +6,29 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from codenv.api.auth import client_source, end_session, start_session
-from codenv.api.deps import codenv_of
 from codenv.domain.errors import CodenvError
 from codenv.domain.spec import EnvSpec
+from codenv.http.auth import (
+    STALE_FORM,
+    client_source,
+    forget_login_token,
+    login_token,
+    login_token_matches,
+    safe_next,
+    set_login_token,
+)
+from codenv.http.deps import SubmittedDep, Viewer, ViewerDep, codenv_of
+from codenv.http.errors import ShownError
+from codenv.http.sessions import end_session, start_session
+from codenv.http.staging import read_form
 from codenv.services import envs, interpreters, requests
 from codenv.services.actor import Actor, require_create
 from codenv.services.app import Codenv
 from codenv.services.authentication import authenticate_password
 from codenv.web import admin_pages, env_pages
-from codenv.web.render import ConsoleRoute, render, see_other, static_file
-from codenv.web.session import (
-    LOGIN_CSRF_COOKIE,
-    STALE_FORM,
-    SubmittedDep,
-    ViewerDep,
-    login_token,
-    safe_next,
-    same_token,
-    set_login_token,
-)
+from codenv.web.render import ConsoleRoute, render, render_form, see_other, static_file
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 router.include_router(env_pages.router)
@@ -46,7 +48,7 @@ def static(name: str) -> Response:
 def _login_page(request: Request, status: int = 200, **context: Any) -> Response:
     token = login_token()
     response = render("login.html", status=status, user=None, login_csrf=token, **context)
-    set_login_token(response, request, token)
+    set_login_token(request, response, token)
     return response
 
 
@@ -55,29 +57,34 @@ def login_form(request: Request, next: str = "/") -> Response:
     return _login_page(request, next=safe_next(next), name="")
 
 
-@router.post("/login")
-async def login(request: Request) -> Response:
-    form = await request.form()
-    name, password = str(form.get("name", "")), str(form.get("password", ""))
-    target = safe_next(str(form.get("next", "/")))
-    if not same_token(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")):
-        return _login_page(request, 403, next=target, name=name, error=STALE_FORM)
-    app = codenv_of(request)
+def _log_in(request: Request, name: str, password: str, target: str) -> Response:
     try:
-        actor = authenticate_password(app, name, password, client_source(request))
+        actor = authenticate_password(codenv_of(request), name, password, client_source(request))
     except CodenvError as error:
         return _login_page(request, error.status, next=target, name=name, error=error.message)
     assert actor.user_id is not None
     response = see_other(target)
-    start_session(response, request, request.app.state.secret_key, actor.user_id)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    start_session(request, response, actor.user_id)
+    forget_login_token(response)
     return response
 
 
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    await form.close()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "/")))
+    if not login_token_matches(request, str(form.get("csrf", ""))):
+        return _login_page(request, 403, next=target, name=name, error=STALE_FORM)
+    # The argon2 check takes a tenth of a second of CPU: never on the event loop.
+    return await run_in_threadpool(_log_in, request, name, password, target)
+
+
 @router.post("/logout")
-def logout(form: SubmittedDep) -> Response:
+def logout(request: Request, form: SubmittedDep) -> Response:
     response = see_other("/login")
-    end_session(response)
+    end_session(request, response)
     return response
 
 
@@ -89,7 +96,7 @@ def env_list(viewer: ViewerDep) -> Response:
         user=viewer.actor,
         csrf=viewer.csrf,
         envs=listed,
-        may_create=viewer.actor.is_admin or viewer.actor.may_create,
+        may_create=viewer.actor.may_create,
     )
 
 
@@ -111,23 +118,20 @@ def _pythons(app: Codenv, actor: Actor) -> list[dict[str, Any]]:
     return offered
 
 
-def _new_env_page(
-    app: Codenv, actor: Actor, csrf: str, status: int = 200, **context: Any
-) -> Response:
-    pythons = _pythons(app, actor)
+def _new_env_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
+    pythons = _pythons(viewer.app, viewer.actor)
     defaults: dict[str, Any] = {
         "name": "",
         "python": next((p["minor"] for p in reversed(pythons) if not p["deprecated"]), ""),
         "core": True,
         "jupyter": False,
-        "error": None,
     }
     defaults.update(context)
-    return render(
+    return render_form(
         "new_env.html",
-        status=status,
-        user=actor,
-        csrf=csrf,
+        failed,
+        user=viewer.actor,
+        csrf=viewer.csrf,
         pythons=pythons,
         not_installed=NOT_INSTALLED,
         **defaults,
@@ -137,7 +141,7 @@ def _new_env_page(
 @router.get("/new-env")
 def new_env_form(viewer: ViewerDep) -> Response:
     require_create(viewer.actor)
-    return _new_env_page(viewer.app, viewer.actor, viewer.csrf)
+    return _new_env_page(viewer)
 
 
 @router.get("/new-env/check")
@@ -161,18 +165,13 @@ def create_env(form: SubmittedDep) -> Response:
     try:
         created = envs.create_env(form.app, form.actor, name, spec)
     except CodenvError as error:
-        if error.status == 403:
-            raise
         return _new_env_page(
-            form.app,
-            form.actor,
-            form.csrf,
-            status=error.status,
+            form,
+            error,
             name=name,
             python=spec.python,
             core=spec.install_core_packages,
             jupyter=spec.install_jupyter_support,
-            error=error,
         )
     return see_other(f"/envs/{created.env}/revisions?build={created.build_id}")
 
@@ -196,12 +195,13 @@ def request_form(viewer: ViewerDep) -> Response:
 @router.post("/requests/new")
 def submit_request(form: SubmittedDep) -> Response:
     name, python, message = form.text("name").strip(), form.text("python"), form.text("message")
-    error: CodenvError | None = None
+    error = None
     sent = None
     try:
         sent = requests.submit_request(form.app, form.actor, name, EnvSpec(python=python), message)
     except CodenvError as refused:
-        error = refused
+        # Even a refusal (requests turned off) answers this form in place: it says whom to ask.
+        error = ShownError.of(refused)
     return render(
         "request.html",
         status=error.status if error else 200,

@@ -1,0 +1,86 @@
+"""Request dependencies: the application context and who is calling.
+
+`Caller` is an API route's authenticated caller; `Viewer` the logged-in user of a console page;
+`Submitted` the same with a console form's fields, its CSRF token already checked. They touch
+the database, so they are plain functions that FastAPI runs in its worker threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from codenv.http.auth import authenticate, check_form_token, session_actor
+from codenv.http.errors import LoginRequired
+from codenv.http.sessions import current_session
+from codenv.http.staging import read_form
+from codenv.services.actor import Actor
+from codenv.services.app import Codenv
+
+
+def codenv_of(request: Request) -> Codenv:
+    app: Codenv = request.app.state.codenv
+    return app
+
+
+@dataclass(frozen=True)
+class Call:
+    app: Codenv
+    actor: Actor
+
+
+def _caller(request: Request) -> Call:
+    app = codenv_of(request)
+    return Call(app, authenticate(app, request))
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The caller of a console page."""
+
+    app: Codenv
+    actor: Actor
+    csrf: str
+
+
+@dataclass(frozen=True)
+class Submitted(Viewer):
+    """The caller of a console form, with the form's fields (CSRF already checked)."""
+
+    fields: dict[str, str]
+    lists: dict[str, list[str]]
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.fields.get(name, default)
+
+    def flag(self, name: str) -> bool:
+        return self.fields.get(name, "") in ("on", "true", "1", "yes")
+
+
+def _viewer(request: Request) -> Viewer:
+    session = current_session(request)
+    if session is None:
+        raise LoginRequired
+    app = codenv_of(request)
+    return Viewer(app, session_actor(app, request, session), session.csrf)
+
+
+ViewerDep = Annotated[Viewer, Depends(_viewer)]
+
+
+async def _submitted(request: Request, viewer: ViewerDep) -> Submitted:
+    form = await read_form(request)
+    await form.close()  # only its text fields are used
+    check_form_token(form, viewer.csrf)
+    lists: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            lists.setdefault(key, []).append(value)
+    fields = {key: values[-1] for key, values in lists.items()}
+    return Submitted(viewer.app, viewer.actor, viewer.csrf, fields, lists)
+
+
+Caller = Annotated[Call, Depends(_caller)]
+SubmittedDep = Annotated[Submitted, Depends(_submitted)]
