@@ -99,7 +99,7 @@ def test_failing_init_script_keeps_previous_revision_and_env_vars(
     shown = json.loads(node.run("show", "demo", "--json").stdout)
     assert shown["active_revision"] == 2
     assert _vars(node) == {"STAGE": "good"}
-    assert not list((node.home / "envs" / "demo").glob(".resources_env.*"))
+    assert not list((node.home / "envs" / "demo").glob(".staged-*"))
 
 
 def test_resources_init_runs_now_and_vars_survive_rollback(

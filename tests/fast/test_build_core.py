@@ -85,7 +85,7 @@ def test_a_malformed_env_vars_file_fails_the_build_and_later_updates_work(
     assert build.status == "failed"
     assert build.error is not None and "malformed env vars file" in build.error
     assert json.loads(layout.env_vars_file.read_text())["vars"]["GREETING"]["value"] == "one"
-    assert not list(layout.root.glob(".resources_env.*.json"))
+    assert not list(layout.root.glob(".staged-*"))
 
     build_id = _update(app, admin, SpecChanges(resources_init_script=SETS_VAR.format(value="two")))
     assert builds.get_build(app, admin, build_id).status == "succeeded"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,38 +78,53 @@ def test_a_queued_build_is_cancelled_at_once_and_never_runs(
         builds.cancel_build(app, admin, build_id)
 
 
-def _sleeping_install(started: threading.Event, pid_file: Path) -> object:
-    """An install that runs a real process group (a shell and its child) until killed."""
+def _sleeping_install(started: threading.Event, marker: str, boxed: bool) -> object:
+    """An install that runs a real process tree (a shell and its child) until killed."""
 
     def hook(run: Run) -> None:
-        script = f"sleep 60 & echo $! > {pid_file}; started=1; wait"
         started.set()
-        run_logged("installing", ["sh", "-c", script], run, clean_environ({}))
+        where = run if boxed else replace(run, box=None)
+        script = f"sleep {marker} & wait"
+        run_logged("installing", ["sh", "-c", script], where, clean_environ({}))
 
     return hook
 
 
+def _running(marker: str) -> list[int]:
+    """Processes whose command line holds `marker` (zombies, already dead, left out)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline and _alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("boxed", [True, False], ids=["in-the-sandbox", "unsandboxed"])
 def test_cancelling_a_running_build_kills_its_processes_and_keeps_the_env(
-    tmp_path: Path, fake: FakeInstaller, admin: Actor, newest: str
+    tmp_path: Path, fake: FakeInstaller, admin: Actor, newest: str, boxed: bool
 ) -> None:
     app = open_fake(tmp_path / "home", fake, queue="threads")
     try:
         _create(app, admin, newest)
         _wait_for(lambda: envs.show_env(app, admin, "demo").active_revision == 1)
-        started, pid_file = threading.Event(), tmp_path / "child.pid"
-        fake.hooks["install"] = _sleeping_install(started, pid_file)  # type: ignore[assignment]
+        started, marker = threading.Event(), f"{60 + os.getpid() % 1000 / 1000:.3f}"
+        fake.hooks["install"] = _sleeping_install(started, marker, boxed)  # type: ignore[assignment]
         envs.save_spec(app, admin, "demo", SpecChanges(add=("beta",)))
         build_id = builds.request_update(app, admin, "demo").build_id
         assert build_id is not None
         assert started.wait(20)
-        _wait_for(pid_file.exists)
-        child = int(pid_file.read_text())
+        _wait_for(lambda: _running(marker) != [])
 
         assert builds.cancel_build(app, admin, build_id).status == "running"
         _wait_for(lambda: builds.get_build(app, admin, build_id).finished)
 
         assert builds.get_build(app, admin, build_id).status == "cancelled"
-        _wait_for(lambda: not _alive(child))  # the installer's whole process group is gone
+        _wait_for(lambda: _running(marker) == [])  # everything the installer started is gone
         layout = EnvLayout.of(app.settings.envs_dir, "demo")
         assert not layout.revision(2).exists()
         assert (envs.show_env(app, admin, "demo").active_revision, layout.current_number()) == (

@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import os
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
+from codenv import sandbox
 from codenv.domain.errors import BuildCancelled, BuildFailed
 from codenv.domain.install_options import Option
 from codenv.domain.plan import Plan
 from codenv.domain.secrets import mask_secrets
+from codenv.sandbox import SandboxPolicy
 
-# What a build may see of the server's environment: where programs are, and the time zone.
-# Compilers of sdists need PATH; nothing else is worth the risk of carrying a secret.
-_KEPT = ("PATH", "TZ")
+# What a build may see of the server's environment: where programs are, the time zone, and
+# how this node reaches the indexes (its CA bundle and proxies, set by its administrator).
+# Nothing else: the server's variables carry its secrets (CODENV_ADMIN_PASSWORD, ...).
+_KEPT = (
+    "PATH",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 
 
 @dataclass(frozen=True)
@@ -50,12 +67,17 @@ class Run:
     timeout: float
     cancelled: threading.Event = field(default_factory=threading.Event)
     options: tuple[Option, ...] = ()
+    # The box commands that may run package code start in (None: unsandboxed, by an
+    # administrator's explicit choice, or for trusted steps).
+    box: SandboxPolicy | None = None
 
 
 class Installer(Protocol):
     """One small interface for every installer codenv can build with."""
 
     name: str
+    # Files and directories of the installer itself that a box must see (its binary).
+    box_read_only: tuple[Path, ...]
 
     def resolve(self, run: Run, plan: Plan, requirements: Path, lock: Path, upgrade: bool) -> None:
         """Write the exact requirements of `requirements` into `lock` (keeping its pins)."""
@@ -73,6 +95,7 @@ class EditableInstaller(Protocol):
     """Installs local source trees as editable (`-e PATH`) into a built venv."""
 
     name: str
+    box_read_only: tuple[Path, ...]
 
     def install_editables(self, run: Run, paths: Sequence[str], python: Path) -> None: ...
 
@@ -110,20 +133,31 @@ def _die_with_parent() -> None:
         return
 
 
-def run_logged(
-    what: str,
-    args: Sequence[str],
-    run: Run,
-    env: Mapping[str, str],
-    cwd: Path | None = None,
-    held: list[str] | None = None,
-) -> None:
-    """Run `args`, copying its output into the log; BuildFailed with its error lines if it fails.
+@dataclass
+class _Started:
+    output: IO[str]
+    pid: int
+    wait: Callable[[], int]
+    kill: Callable[[], None]
 
-    The command leads its own process group, killed whole at the time limit or when the
-    build is cancelled. With `held`, the output goes there instead of the log.
-    """
-    recent: deque[str] = deque(maxlen=40)
+
+@contextlib.contextmanager
+def _start(
+    args: Sequence[str], run: Run, env: Mapping[str, str], cwd: Path | None
+) -> Iterator[_Started]:
+    """Start `args` in the run's box, or (unboxed) leading its own process group; either way,
+    killing it ends everything it started."""
+    if run.box is not None:
+        policy = replace(
+            run.box,
+            environment={**run.box.environment, **env},
+            workdir=cwd or run.box.workdir,
+        )
+        with sandbox.start(policy, args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as box:
+            assert box.process.stdout is not None
+            output = io.TextIOWrapper(box.process.stdout, errors="replace")
+            yield _Started(output, box.process.pid, box.process.wait, box.kill)
+        return
     process = subprocess.Popen(
         list(args),
         stdout=subprocess.PIPE,
@@ -136,12 +170,36 @@ def run_logged(
         process_group=0,
         preexec_fn=_die_with_parent,  # noqa: PLW1509 (only calls prctl, async-signal-safe)
     )
-    with _Reaper(process.pid, run) as reaper:
-        assert process.stdout is not None
-        for line in process.stdout:
+
+    def kill() -> None:
+        # The command leads its own process group: its build backends go with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert process.stdout is not None
+    with process:
+        yield _Started(process.stdout, process.pid, process.wait, kill)
+
+
+def run_logged(
+    what: str,
+    args: Sequence[str],
+    run: Run,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    held: list[str] | None = None,
+) -> None:
+    """Run `args`, copying its output into the log; BuildFailed with its error lines if it fails.
+
+    Killed whole at the time limit or when the build is cancelled. With `held`, the output
+    goes there instead of the log.
+    """
+    recent: deque[str] = deque(maxlen=40)
+    with _start(args, run, env, cwd) as started, _Reaper(started.kill, run) as reaper:
+        for line in started.output:
             (run.log.write if held is None else held.append)(line)
             recent.append(line)
-        code = process.wait()
+        code = started.wait()
     if code != 0:
         if reaper.cancelled:
             raise BuildCancelled(f"{what} was stopped: the build was cancelled")
@@ -153,8 +211,8 @@ def run_logged(
 class _Reaper:
     """Kills a command's process group when its time is up or its build is cancelled."""
 
-    def __init__(self, pid: int, run: Run) -> None:
-        self._pid, self._run = pid, run
+    def __init__(self, kill: Callable[[], None], run: Run) -> None:
+        self._kill, self._run = kill, run
         self._done = threading.Event()
         self.timed_out = self.cancelled = False
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -173,7 +231,5 @@ class _Reaper:
             self.cancelled = self._run.cancelled.is_set()
             self.timed_out = time.monotonic() >= deadline
             if self.cancelled or self.timed_out:
-                # The command leads its own process group: its build backends go with it.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._pid, signal.SIGKILL)
+                self._kill()
                 return

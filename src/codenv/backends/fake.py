@@ -9,6 +9,7 @@ core package. Every stage can be made to fail, or to wait, through `hooks`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,8 @@ def _requirement_name(line: str) -> str:
 
 class FakeInstaller:
     name = "fake"
+    # Its venvs load the core package from codenv's sources (see install()).
+    box_read_only: tuple[Path, ...] = (Path(core_package.__file__).parent, Path(sys.base_prefix))
 
     def __init__(
         self,
@@ -70,7 +73,7 @@ class FakeInstaller:
         self._stage("create_venv", run)
         bin_dir = target / "bin"
         bin_dir.mkdir(parents=True)
-        (bin_dir / "python").symlink_to(sys.executable)
+        (bin_dir / "python").symlink_to(os.path.realpath(sys.executable))
         home = Path(sys.base_prefix) / "bin"
         (target / "pyvenv.cfg").write_text(f"home = {home}\ninclude-system-site-packages = false\n")
 

@@ -38,6 +38,8 @@ def pip_options(options: Sequence[Option]) -> tuple[list[str], dict[str, str]]:
 
 class PipInstaller:
     name = "pip"
+    # It runs the env's own interpreter, whose prefix every box sees already.
+    box_read_only: tuple[Path, ...] = ()
 
     def install_editables(self, run: Run, paths: Sequence[str], python: Path) -> None:
         args, variables = pip_options(run.options)

@@ -15,16 +15,28 @@ from codenv.domain.errors import BuildFailed
 from codenv.domain.install_options import index_urls
 from codenv.domain.plan import Plan
 
-# What uv says when an offline install misses something in the cache (metadata or a file).
-_NOT_CACHED = ("network was disabled", "network connectivity is disabled")
+# What uv says when --no-build meets a requirement that only a build can install.
+_NEEDS_BUILD = (
+    "building from source is disabled",
+    "building source distributions is disabled",
+    "--no-build",
+)
 
 
 class UvInstaller:
+    """uv, splitting an install by trust. Installing wheels runs no package code: that runs
+    outside the box, hard-linking from the one shared cache (fast, little disk). What must
+    be built from source (sdists, local sources, editables) runs package code: that install
+    runs in the build's box, whose view of the shared cache is a throw-away overlay, so
+    nothing a build backend writes there reaches another env (those files are copied into
+    the revision instead of hard-linked)."""
+
     name = "uv"
 
     def __init__(self, cache_dir: Path) -> None:
         self.uv = find_uv_bin()
         self.cache_dir = cache_dir
+        self.box_read_only: tuple[Path, ...] = (Path(self.uv),)
 
     @property
     def environ(self) -> dict[str, str]:
@@ -75,22 +87,45 @@ class UvInstaller:
         self._run("resolving", args, run)
 
     def create_venv(self, run: Run, plan: Plan, target: Path) -> None:
+        # No package code runs here: outside the box, like installing wheels.
         args = ["venv", str(target), "--python", plan.interpreter, "--no-project"]
-        run_logged("creating the venv", [self.uv, *args, *plan.venv_options], run, self.environ)
+        trusted = Run(run.log, run.timeout, run.cancelled, run.options)
+        run_logged("creating the venv", [self.uv, *args, *plan.venv_options], trusted, self.environ)
 
     def install(self, run: Run, lock: Path, python: Path) -> None:
-        """Install the lock. It pins every version and hash: when the shared cache holds them
-        all, installing needs no index at all, which saves uv's revalidation of every index
-        page. The index options still name the cache entries uv looks in, offline or not."""
-        args = ["pip", "sync", str(lock), "--python", str(python)]
+        """Install the lock: wheels outside the box first; what needs a build, in it."""
+        if run.box is None:  # an unsandboxed node: its administrator's explicit choice
+            self._install_cached_first(run, lock, python, ())
+            return
+        trusted = Run(run.log, run.timeout, run.cancelled, run.options)
+        try:
+            self._install_cached_first(trusted, lock, python, ("--no-build",))
+        except BuildFailed as error:
+            if not _needs_build(error):
+                raise
+        else:
+            return
+        run.log.write("some packages are built from source: installing in the sandbox")
+        args = ["pip", "sync", str(lock), "--python", str(python), "--link-mode", "copy"]
+        self._run("installing", args, run)
+
+    def _install_cached_first(
+        self, run: Run, lock: Path, python: Path, extra: tuple[str, ...]
+    ) -> None:
+        """The lock pins every version and hash: when the shared cache holds them all,
+        installing needs no index at all, which saves uv's revalidation of every index
+        page. The index options still name the cache entries uv looks in, offline or not.
+
+        Offline, uv may also fail on an index page cached before a release the lock pins
+        (resolving, in its box, saw the new page but kept nothing): any failure but "needs a
+        build" is retried online."""
+        args = ["pip", "sync", str(lock), "--python", str(python), *extra]
         held: list[str] = []
-        offline = Run(_Held(held), run.timeout, run.cancelled, run.options)
+        offline = Run(_Held(held), run.timeout, run.cancelled, run.options, run.box)
         try:
             self._run("installing", args, offline, offline=True)
         except BuildFailed as error:
-            if not any(marker in error.message.lower() for marker in _NOT_CACHED):
-                for line in held:
-                    run.log.write(line)
+            if _needs_build(error):
                 raise
         else:
             run.log.write("installed from the shared cache (no index access needed)")
@@ -106,7 +141,8 @@ class UvInstaller:
 
     def check(self, run: Run, python: Path) -> None:
         args = [self.uv, "pip", "check", "--python", str(python)]
-        run_logged("checking", args, run, self.environ)
+        trusted = Run(run.log, run.timeout, run.cancelled)
+        run_logged("checking", args, trusted, self.environ)
 
     def installed(self, run: Run, python: Path) -> list[InstalledPackage]:
         result = subprocess.run(
@@ -126,6 +162,11 @@ class UvInstaller:
             InstalledPackage(item["name"], item["version"], item.get("editable_project_location"))
             for item in json.loads(result.stdout)
         ]
+
+
+def _needs_build(error: BuildFailed) -> bool:
+    text = error.message.lower()
+    return any(marker in text for marker in _NEEDS_BUILD)
 
 
 class _Held:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from codenv.backends.base import EditableInstaller, InstalledPackage, Installer, Run
@@ -20,6 +20,7 @@ from codenv.domain.builds import ResolutionPolicy
 from codenv.domain.errors import BuildCancelled
 from codenv.domain.plan import Plan
 from codenv.envdirs.layout import disk_usage
+from codenv.sandbox import SandboxPolicy
 
 # Called with (stage, detail) before each stage: the build log and the build's row follow it.
 StageReporter = Callable[[str, str], None]
@@ -39,6 +40,15 @@ class BuildInput:
     reuse_resolution: bool  # a fresh cached lock of the same input may stand in for resolving
     pip_editables: tuple[str, ...]  # setup.py editables that pip installs (Python 3.6)
     init_script: InitScript | None  # run before the switch, when the update runs it
+    boxes: BuildBoxes | None  # None: an unsandboxed node (its administrator's choice)
+
+
+@dataclass(frozen=True)
+class BuildBoxes:
+    """The boxes of the steps that run package code."""
+
+    build: SandboxPolicy  # resolving (sdist metadata), installing what is built from source
+    init_script: SandboxPolicy
 
 
 @dataclass(frozen=True)
@@ -97,16 +107,17 @@ def _record(target: Path, plan: Plan, lock: str) -> None:
 
 
 def _stages(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> BuildOutcome:
-    lock_text = _resolve(job, tools, run, report)
+    boxed = replace(run, box=job.boxes.build if job.boxes else None)
+    lock_text = _resolve(job, tools, boxed, report)
     python = job.target / "bin" / "python"
     report("creating", f"venv with Python {job.plan.python_version} ({job.plan.interpreter})")
     tools.installer.create_venv(run, job.plan, job.target)
     count = _count_locked(lock_text)
     report("installing", f"{count} locked package{'' if count == 1 else 's'}")
-    tools.installer.install(run, job.work_dir / "lock.txt", python)
+    tools.installer.install(boxed, job.work_dir / "lock.txt", python)
     if job.pip_editables:
         report("installing", f"setup.py editables with {tools.editables.name}")
-        tools.editables.install_editables(run, job.pip_editables, python)
+        tools.editables.install_editables(boxed, job.pip_editables, python)
     report("checking", "installed packages are compatible")
     tools.installer.check(run, python)
     report("recording", "installed packages")
@@ -116,7 +127,8 @@ def _stages(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter)
     if job.init_script is not None:
         where = job.init_script.resources_dir
         report("init script", f"running the resources init script in {where}")
-        staged = run_init_script(job.init_script, python, job.work_dir, run)
+        scripted = replace(run, box=job.boxes.init_script if job.boxes else None)
+        staged = run_init_script(job.init_script, python, job.work_dir, scripted)
     return BuildOutcome(lock_text, installed, disk_usage(job.target), staged)
 
 
@@ -131,7 +143,8 @@ def execute(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter)
     if job.target.exists():
         # Left by a build that was killed: never part of a revision, safe to discard.
         shutil.rmtree(job.target)
-    job.target.parent.mkdir(parents=True, exist_ok=True)
+    # Made now, empty, so that the build's box can show it from the first step on.
+    job.target.mkdir(parents=True)
     job.work_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _stages(job, tools, run, checked_report)

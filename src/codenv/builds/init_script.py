@@ -34,8 +34,11 @@ def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) 
     """Run the script; returns the checked staged env-vars file (BuildFailed if it fails)."""
     script.resources_dir.mkdir(parents=True, exist_ok=True)
     staged = script.staged_env_vars
+    staged.parent.mkdir(parents=True, exist_ok=True)
     if script.env_vars_file.exists():
         shutil.copyfile(script.env_vars_file, staged)
+    else:
+        staged.touch()  # an empty file holds no vars; it must exist to be given to a box
     work_dir.mkdir(parents=True, exist_ok=True)
     source = work_dir / "resources_init.py"
     source.write_text(script.text, "utf-8")
@@ -57,7 +60,7 @@ def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) 
         )
         check_env_vars_file(staged, script.resources_dir)
     except BaseException:
-        staged.unlink(missing_ok=True)
+        shutil.rmtree(staged.parent, ignore_errors=True)
         raise
     return staged
 

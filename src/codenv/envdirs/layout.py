@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+STAGING_PREFIX = ".staged-"
+
 
 @dataclass(frozen=True)
 class EnvLayout:
@@ -34,9 +36,17 @@ class EnvLayout:
         """The resources env vars (`resources_env.json`), beside the resources dir."""
         return self.root / "resources_env.json"
 
+    def staging_dir(self, build_id: str) -> Path:
+        """A build's own directory for the env vars its init script writes, until the build is
+        committed. A directory, not a file: the script replaces the file by a rename, which a
+        sandbox can do only inside a directory it was given."""
+        return self.root / f"{STAGING_PREFIX}{build_id}"
+
     def staged_env_vars_file(self, build_id: str) -> Path:
-        """Where a build's init script writes env vars until the build's revision is active."""
-        return self.root / f".resources_env.{build_id}.json"
+        return self.staging_dir(build_id) / "resources_env.json"
+
+    def drop_staged(self, build_id: str) -> None:
+        shutil.rmtree(self.staging_dir(build_id), ignore_errors=True)
 
     def revision(self, number: int) -> Path:
         return self.revisions_dir / str(number)

@@ -18,14 +18,13 @@ from sqlalchemy import select
 from codenv.builds.init_script import commit_env_vars
 from codenv.domain.builds import BuildStatus
 from codenv.domain.spec import EnvSpec
-from codenv.envdirs.layout import EnvLayout
+from codenv.envdirs.layout import STAGING_PREFIX, EnvLayout
 from codenv.services.app import Codenv
 from codenv.services.runtime import refresh_kernel
 from codenv.services.views import as_utc
 from codenv.storage.models import BuildRow, CodeEnvRow
 
 Warn = Callable[[str], None]
-_STAGED_PREFIX = ".resources_env."
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -34,8 +33,9 @@ def _staged_files(layout: EnvLayout) -> dict[str, Path]:
     if not layout.root.is_dir():
         return {}
     found = {}
-    for path in layout.root.glob(f"{_STAGED_PREFIX}*.json"):
-        found[path.name.removeprefix(_STAGED_PREFIX).removesuffix(".json")] = path
+    for directory in layout.root.glob(f"{STAGING_PREFIX}*"):
+        build_id = directory.name.removeprefix(STAGING_PREFIX)
+        found[build_id] = layout.staged_env_vars_file(build_id)
     return found
 
 
@@ -56,8 +56,9 @@ def _settle_env_vars(app: Codenv, layout: EnvLayout) -> None:
         status = states.get(build_id, (BuildStatus.FAILED, None))[0]
         if build_id == newest:
             commit_env_vars(path, layout.env_vars_file)
+            layout.drop_staged(build_id)
         elif BuildStatus(status).finished:
-            path.unlink(missing_ok=True)
+            layout.drop_staged(build_id)
 
 
 def _step(warn: Warn, what: str, action: Callable[[], object]) -> bool:

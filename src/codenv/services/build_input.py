@@ -19,6 +19,7 @@ from codenv.domain.plan import init_script_on_update
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.services.app import Codenv
+from codenv.services.boxes import BuildDirs, build_boxes
 from codenv.services.plans import check_spec
 from codenv.services.runtime import env_vars
 from codenv.storage import queries
@@ -76,16 +77,23 @@ def prepare_build(app: Codenv, request: BuildRequest) -> Prepared | UpToDate:
         return UpToDate(active.number)
     layout = EnvLayout.of(app.settings.envs_dir, request.env_name)
     script = init_script_on_update(spec)
+    dirs = BuildDirs(
+        work_dir=app.settings.builds_dir / request.build_id,
+        target=layout.revision(number),
+        resources_dir=layout.resources_dir,
+        staging_dir=layout.staging_dir(request.build_id),
+    )
     job = BuildInput(
         build_id=request.build_id,
         plan=checked.plan,
         number=number,
-        target=layout.revision(number),
-        work_dir=app.settings.builds_dir / request.build_id,
+        target=dirs.target,
+        work_dir=dirs.work_dir,
         policy=ResolutionPolicy.choose(bool(active_lock), request.upgrade_all),
         previous_lock="" if request.upgrade_all else active_lock,
         reuse_resolution=not forced,
         pip_editables=checked.pip_editables,
         init_script=init_script_input(layout, request.build_id, script) if script else None,
+        boxes=build_boxes(app, checked.plan, checked.options, dirs),
     )
     return Prepared(job, checked.options, spec)

@@ -8,6 +8,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 
 from codenv.backends.base import Run
@@ -19,8 +20,10 @@ from codenv.domain.errors import BuildCancelled, CodenvError, Conflict, NotFound
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
+from codenv.sandbox import SandboxPolicy
 from codenv.services.activation import settle_env
 from codenv.services.app import Codenv
+from codenv.services.boxes import OFF, BuildDirs, require_sandbox, sandbox_mode, script_box
 from codenv.services.build_input import (
     BuildRequest,
     Prepared,
@@ -32,6 +35,7 @@ from codenv.services.builds import log_path
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 
+Box = SandboxPolicy | None
 SLOT_POLL_SECONDS = 0.25
 CANCEL_POLL_SECONDS = 0.5
 
@@ -150,7 +154,7 @@ def _end(
 ) -> None:
     """A build that ends without a new revision: nothing of the env changed."""
     layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
-    layout.staged_env_vars_file(build.build_id).unlink(missing_ok=True)
+    layout.drop_staged(build.build_id)
     unchanged = (
         "the active revision and its env vars are unchanged"
         if _has_active(app, build.env_id)
@@ -225,6 +229,23 @@ def _commit_revision(
         row.step, row.revision, row.finished_at = "done", job.number, utcnow()
 
 
+def _init_box(app: Codenv, build: BuildRequest, layout: EnvLayout, active: int) -> Box:
+    if sandbox_mode(app) == OFF:
+        return None
+    require_sandbox(app)
+    with app.db.session() as session:
+        row = queries.revision(session, build.env_id, active)
+        interpreter = row.plan["interpreter"] if row else str(layout.python(active))
+    build_id = build.build_id
+    dirs = BuildDirs(
+        work_dir=app.settings.builds_dir / build_id,
+        target=layout.revision(active),
+        resources_dir=layout.resources_dir,
+        staging_dir=layout.staging_dir(build_id),
+    )
+    return script_box(app, interpreter, dirs)
+
+
 def _run_init(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
     """Run the resources init script now, in the active revision."""
     with app.db.session() as session:
@@ -239,9 +260,11 @@ def _run_init(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None
     layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
     script = init_script_input(layout, build.build_id, spec.resources_init_script)
     work_dir = app.settings.builds_dir / build.build_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    boxed = replace(run, box=_init_box(app, build, layout, active))
     log.step("init script", f"running the resources init script in {script.resources_dir}")
     try:
-        run_init_script(script, layout.python(), work_dir, run)
+        run_init_script(script, layout.python(active), work_dir, boxed)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     log.step("done", f"init script done (revision {active})")

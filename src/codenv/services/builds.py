@@ -15,6 +15,7 @@ from codenv.jobs.queue import DetachedProcessQueue
 from codenv.services.actor import UPDATE, Actor, env_for, may_use, require_update
 from codenv.services.app import Codenv
 from codenv.services.audit import record
+from codenv.services.boxes import require_sandbox
 from codenv.services.plans import check_spec
 from codenv.services.views import BuildInfo, UpdateResult
 from codenv.storage import queries
@@ -35,6 +36,7 @@ def enqueue_build(
     rebuild: bool = False,
     kind: BuildKind = BuildKind.UPDATE,
 ) -> str:
+    require_sandbox(app)
     build_id = uuid.uuid4().hex
     # A detached worker claims the build itself; until then no process is its holder.
     holder = "" if isinstance(app.queue, DetachedProcessQueue) else holder_token()

@@ -47,7 +47,7 @@ def _fail_orphans(app: Codenv) -> None:
             queries.release_build_slot(session, build.id)
             env = session.get(CodeEnvRow, build.env_id) if build.env_id else None
             layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
-            layout.staged_env_vars_file(build.id).unlink(missing_ok=True)
+            layout.drop_staged(build.id)
             number = build.revision
             if env and number is not None and queries.revision(session, env.id, number) is None:
                 layout.remove_revision(number)

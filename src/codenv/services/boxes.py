@@ -1,0 +1,146 @@
+"""Which sandbox each build step that runs package code gets: what it sees, what it may
+write, how far it reaches, and whether this node builds in boxes at all.
+
+Whoever may change a spec controls code that codenv runs (setup.py of sdists, local sources,
+the init script). A build's box sees the interpreter read-only, its own scratch and revision
+directories, the local-source directories an administrator allowed (read-only), and the
+shared installer cache through a throw-away overlay; never the database, `config/`, other
+envs, other builds' logs, or codenv itself. docs/security.md states the whole model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codenv.builds.executor import BuildBoxes
+from codenv.domain.errors import InvalidInput, Unavailable
+from codenv.domain.install_options import Option
+from codenv.domain.plan import Plan
+from codenv.sandbox import NetworkMode, SandboxLimits, SandboxPolicy, interpreter_prefix
+from codenv.sandbox import sandbox_available as _probe
+from codenv.services.actor import Actor
+from codenv.services.app import Codenv
+from codenv.services.audit import record
+from codenv.services.node_settings import code_envs_settings, update_code_envs_settings
+from codenv.services.plans import local_source_roots
+
+REQUIRED, OFF = "required", "off"
+SETTING = "codeEnvsSettings.sandbox"
+_LIMIT_KEYS = {
+    "memoryBytes": "memory_bytes",
+    "processes": "processes",
+    "fileSizeBytes": "file_size_bytes",
+    "cpuSeconds": "cpu_seconds",
+}
+
+
+def sandbox_mode(app: Codenv) -> str:
+    return OFF if code_envs_settings(app).get("sandbox") == OFF else REQUIRED
+
+
+def sandbox_available() -> str | None:
+    return _probe()
+
+
+def require_sandbox(app: Codenv) -> None:
+    """Unavailable, saying why and what to do, when builds need a box that cannot start."""
+    if sandbox_mode(app) == OFF:
+        return
+    reason = sandbox_available()
+    if reason is not None:
+        raise Unavailable(
+            f"builds run in a sandbox, and {reason}. Enable unprivileged user namespaces, or "
+            f"(not recommended: spec owners' code would run as codenv itself) an "
+            f"administrator can turn the sandbox off: `codenv settings set-sandbox off` "
+            f"({SETTING})",
+            field="sandbox",
+        )
+
+
+def set_sandbox_mode(app: Codenv, actor: Actor, mode: str) -> str:
+    if mode not in (REQUIRED, OFF):
+        raise InvalidInput(f"sandbox must be {REQUIRED!r} or {OFF!r}, got {mode!r}", field="mode")
+    update_code_envs_settings(app, actor, {"sandbox": mode})
+    if mode == OFF:
+        record(app, actor, "settings.sandbox_off", "node", {"warning": "builds run unsandboxed"})
+    return mode
+
+
+def _limits(app: Codenv) -> SandboxLimits:
+    configured: Any = code_envs_settings(app).get("sandboxLimits", {})
+    values = {
+        name: int(configured[key])
+        for key, name in _LIMIT_KEYS.items()
+        if isinstance(configured, dict) and isinstance(configured.get(key), int)
+    }
+    return SandboxLimits(timeout_seconds=float(app.settings.build_timeout_seconds), **values)
+
+
+def _find_links_dirs(options: tuple[Option, ...]) -> tuple[Path, ...]:
+    return tuple(
+        Path(o.value.removeprefix("file://"))
+        for o in options
+        if o.name == "--find-links" and o.value and o.value.startswith(("/", "file://"))
+    )
+
+
+def _editable_dirs(plan: Plan) -> tuple[Path, ...]:
+    return tuple(
+        Path(line.removeprefix("-e ").strip()) for line in plan.requested if line.startswith("-e ")
+    )
+
+
+@dataclass(frozen=True)
+class BuildDirs:
+    """The directories (and the one file) a build's boxes are given."""
+
+    work_dir: Path
+    target: Path
+    resources_dir: Path
+    staging_dir: Path
+
+
+def build_boxes(
+    app: Codenv, plan: Plan, options: tuple[Option, ...], dirs: BuildDirs
+) -> BuildBoxes | None:
+    """The boxes of one build, or None on a node whose administrator turned them off."""
+    if sandbox_mode(app) == OFF:
+        return None
+    require_sandbox(app)
+    tools = app.tools
+    build = SandboxPolicy(
+        read_only=(
+            interpreter_prefix(plan.interpreter),
+            *tools.installer.box_read_only,
+            *tools.editables.box_read_only,
+            app.settings.wheels_dir,
+            *map(Path, local_source_roots(app)),
+            *_find_links_dirs(options),
+        ),
+        # Setuptools writes egg-info into an editable source: that one tree, no more.
+        writable=(dirs.work_dir, dirs.target, *_editable_dirs(plan)),
+        tmp_overlay=(app.settings.uv_cache_dir,),
+        network=NetworkMode.HOST,
+        limits=_limits(app),
+    )
+    return BuildBoxes(build=build, init_script=script_box(app, plan.interpreter, dirs))
+
+
+def script_box(app: Codenv, interpreter: str, dirs: BuildDirs) -> SandboxPolicy:
+    """The box of a resources init script: the revision it runs in, read-only; its env's
+    resources directory and staged env-vars file, writable; nothing else of the node."""
+    tools = app.tools
+    return SandboxPolicy(
+        read_only=(
+            interpreter_prefix(interpreter),
+            *tools.installer.box_read_only,
+            dirs.target,
+            dirs.work_dir,
+        ),
+        writable=(dirs.resources_dir, dirs.staging_dir),
+        workdir=dirs.resources_dir,
+        network=NetworkMode.HOST,
+        limits=_limits(app),
+    )
