@@ -97,13 +97,16 @@ class UvInstaller:
         if run.box is None:  # an unsandboxed node: its administrator's explicit choice
             self._install_cached_first(run, lock, python, ())
             return
-        trusted = Run(run.log, run.timeout, run.cancelled, run.options)
+        held: list[str] = []
+        trusted = Run(_Held(held), run.timeout, run.cancelled, run.options)
         try:
             self._install_cached_first(trusted, lock, python, ("--no-build",))
         except BuildFailed as error:
             if not _needs_build(error):
+                _replay(held, run)
                 raise
         else:
+            _replay(held, run)
             return
         run.log.write("some packages are built from source: installing in the sandbox")
         args = ["pip", "sync", str(lock), "--python", str(python), "--link-mode", "copy"]
@@ -162,6 +165,11 @@ class UvInstaller:
             InstalledPackage(item["name"], item["version"], item.get("editable_project_location"))
             for item in json.loads(result.stdout)
         ]
+
+
+def _replay(lines: list[str], run: Run) -> None:
+    for line in lines:
+        run.log.write(line)
 
 
 def _needs_build(error: BuildFailed) -> bool:
