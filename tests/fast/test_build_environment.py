@@ -106,3 +106,15 @@ def test_the_index_probe_never_sends_credentials_to_another_host() -> None:
             refused_index([f"http://team:{SECRET}@{index}/simple/"], timeout=5)
     assert Index.seen and Index.seen[0] is not None  # the index itself gets the credentials
     assert Elsewhere.seen == []  # the redirect is not followed
+
+
+def test_the_revisions_own_plan_and_lock_files_hold_no_credential(
+    app: Codenv, admin: Actor, newest: str
+) -> None:
+    line = f"private @ https://oauth2:{SECRET}@git.example/private-1.0.tar.gz"
+    envs.create_env(app, admin, "demo", EnvSpec(python=newest, requested=f"{line}\n"))
+    meta = app.settings.envs_dir / "demo" / "current" / ".codenv"
+    for name in ("plan.json", "lock.txt"):
+        text = (meta / name).read_text()
+        assert SECRET not in text
+        assert "oauth2:***@git.example" in text or name == "lock.txt"

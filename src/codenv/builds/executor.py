@@ -19,6 +19,7 @@ from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.builds import ResolutionPolicy
 from codenv.domain.errors import BuildCancelled
 from codenv.domain.plan import Plan
+from codenv.domain.secrets import mask_secrets
 from codenv.envdirs.layout import disk_usage
 from codenv.sandbox import SandboxPolicy
 
@@ -103,7 +104,9 @@ def _record(target: Path, plan: Plan, lock: str) -> None:
     meta = target / ".codenv"
     meta.mkdir(exist_ok=True)
     (meta / "plan.json").write_text(json.dumps(plan.masked(), indent=2), "utf-8")
-    (meta / "lock.txt").write_text(lock, "utf-8")
+    # The revision's copies are for people to read: a `pkg @ https://token@host/...` line
+    # keeps its credential only in the database, which the next build's resolve reads.
+    (meta / "lock.txt").write_text(mask_secrets(lock), "utf-8")
 
 
 def _stages(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> BuildOutcome:

@@ -51,7 +51,8 @@ class Plan:
     def masked(self) -> dict[str, Any]:
         """The plan as it may be shown: credentials inside URLs replaced by ***."""
         data = self.to_dict()
-        data["install_options"] = [mask_secrets(token) for token in self.install_options]
+        for key in ("base", "sets", "requested", "install_options", "venv_options"):
+            data[key] = [mask_secrets(line) for line in data[key]]
         return data
 
     @classmethod
