@@ -101,15 +101,19 @@ class Node:
             start_new_session=True,
         )
 
+    def code_envs_setting(self, key: str, value: object) -> None:
+        """Set one of the node's `codeEnvsSettings` in config/server.json."""
+        config = self.home / "config" / "server.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        current = json.loads(config.read_text()) if config.exists() else {}
+        current.setdefault("codeEnvsSettings", {})[key] = value
+        config.write_text(json.dumps(current))
+
     def allow_local_sources(self) -> Path:
         """A directory beside the home that local archives and `-e` sources may come from."""
         sources = self.home.parent / "sources"
         sources.mkdir(parents=True, exist_ok=True)
-        config = self.home / "config" / "server.json"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        current = json.loads(config.read_text()) if config.exists() else {}
-        current.setdefault("codeEnvsSettings", {})["allowedLocalSourceRoots"] = [str(sources)]
-        config.write_text(json.dumps(current))
+        self.code_envs_setting("allowedLocalSourceRoots", [str(sources)])
         return sources
 
     def app(self) -> Codenv:

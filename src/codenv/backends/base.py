@@ -139,6 +139,8 @@ class _Started:
     pid: int
     wait: Callable[[], int]
     kill: Callable[[], None]
+    # What the box's network proxy refused, and why (read once the command has ended).
+    refused: Callable[[], tuple[str, ...]] = lambda: ()
 
 
 @contextlib.contextmanager
@@ -156,7 +158,11 @@ def _start(
         with sandbox.start(policy, args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as box:
             assert box.process.stdout is not None
             output = io.TextIOWrapper(box.process.stdout, errors="replace")
-            yield _Started(output, box.process.pid, box.process.wait, box.kill)
+
+            def refused() -> tuple[str, ...]:
+                return box.proxy.refused if box.proxy is not None else ()
+
+            yield _Started(output, box.process.pid, box.process.wait, box.kill, refused)
         return
     process = subprocess.Popen(
         list(args),
@@ -200,6 +206,8 @@ def run_logged(
             (run.log.write if held is None else held.append)(line)
             recent.append(line)
         code = started.wait()
+        for request in started.refused():
+            run.log.write(f"sandbox: refused a network request: {request}")
     if code != 0:
         if reaper.cancelled:
             raise BuildCancelled(f"{what} was stopped: the build was cancelled")

@@ -45,17 +45,25 @@ class HostView:
 
 
 def sandbox_argv(
-    policy: SandboxPolicy, command: Sequence[str], host: HostView | None = None
+    policy: SandboxPolicy,
+    command: Sequence[str],
+    host: HostView | None = None,
+    *,
+    handshake: tuple[int, int] | None = None,
 ) -> list[str]:
     """The whole argv that runs `command` in the box `policy` describes.
 
     The environment is not on it (no --setenv): values on a command line are visible to
     every local user in `ps`; the runner hands `policy.box_environment()` to bwrap instead.
+    `handshake` is (info fd, block fd): bwrap writes its child's pid to the first and runs
+    the command only once the second is readable (sandbox/netns.py).
     """
     view = host if host is not None else HostView()
+    sync = ["--info-fd", str(handshake[0]), "--block-fd", str(handshake[1])] if handshake else []
     return [
         view.bwrap,
         *_namespaces(policy.network),
+        *sync,
         *_system(view, policy.limits),
         *_policy_mounts(policy),
         "--chdir",
@@ -67,7 +75,7 @@ def sandbox_argv(
 
 
 def _namespaces(network: NetworkMode) -> list[str]:
-    unshare_net = ["--unshare-net"] if network is NetworkMode.NONE else []
+    unshare_net = [] if network is NetworkMode.HOST else ["--unshare-net"]
     return [
         "--unshare-user",
         "--uid",

@@ -9,6 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
+from codenv.sandbox.network import HostPort, normalize_allowed, proxy_environment
+
 GIB = 1024**3
 MIB = 1024**2
 
@@ -29,12 +31,13 @@ class NetworkMode(StrEnum):
     """How a box reaches the network.
 
     `none`: a network namespace of its own with only a loopback of its own, so neither the
-    server's listening ports on 127.0.0.1 nor anything else can be reached. `host`: the
-    node's network, loopback included. bubblewrap has nothing finer: "only the package
-    indexes" is not a namespace setting; docs/sandbox.md says how codenv gets there.
+    server's listening ports on 127.0.0.1 nor anything else can be reached. `indexes`: the
+    same namespace, plus a proxy codenv runs outside that connects only to the policy's
+    `allowed_hosts` (sandbox/proxy.py). `host`: the node's network, loopback included.
     """
 
     NONE = "none"
+    INDEXES = "indexes"
     HOST = "host"
 
 
@@ -69,6 +72,8 @@ class SandboxPolicy:
     tmp_overlay: directories the box reads whose writes are thrown away when it ends (the
     shared uv cache during a resolve: warm reads, no poisoning).
     environment: variables added to BASE_ENVIRONMENT (and overriding it).
+    allowed_hosts: in `indexes` mode, the (host, port) pairs the box may reach, exactly
+    (`network.allowed_hosts_for(urls)` derives them from index URLs).
     """
 
     read_only: tuple[Path, ...] = ()
@@ -79,17 +84,23 @@ class SandboxPolicy:
     environment: Mapping[str, str] = field(default_factory=dict)
     network: NetworkMode = NetworkMode.NONE
     limits: SandboxLimits = SandboxLimits()
+    allowed_hosts: tuple[HostPort, ...] = ()
 
     def __post_init__(self) -> None:
         for path in (*self.read_only, *self.writable, *self.hidden, *self.tmp_overlay):
             if not path.is_absolute():
                 raise ValueError(f"sandbox paths must be absolute, got {str(path)!r}")
+        if self.allowed_hosts and self.network is not NetworkMode.INDEXES:
+            raise ValueError(f"allowed_hosts need network={NetworkMode.INDEXES.value!r}")
+        object.__setattr__(self, "allowed_hosts", normalize_allowed(self.allowed_hosts))
         # A copy, so that a caller changing its dict later cannot change a frozen policy.
         object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
 
     def box_environment(self) -> dict[str, str]:
-        """The whole environment of the box's command: the base plus the caller's."""
-        return {**BASE_ENVIRONMENT, **self.environment}
+        """The whole environment of the box's command: the base plus the caller's, and in
+        `indexes` mode the proxy's variables over both (the box has no other way out)."""
+        proxy = proxy_environment() if self.network is NetworkMode.INDEXES else {}
+        return {**BASE_ENVIRONMENT, **self.environment, **proxy}
 
 
 def interpreter_prefix(interpreter: str) -> Path:

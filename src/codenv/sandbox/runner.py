@@ -13,8 +13,11 @@ from typing import IO
 from codenv.domain.errors import Unavailable
 from codenv.sandbox.argv import sandbox_argv
 from codenv.sandbox.host import host_view, sandbox_available
+from codenv.sandbox.netns import Handshake, listen_in_box
+from codenv.sandbox.network import PROXY_PORT, HostPort
 from codenv.sandbox.pids import PidsCgroup
-from codenv.sandbox.policy import SandboxLimits, SandboxPolicy
+from codenv.sandbox.policy import NetworkMode, SandboxLimits, SandboxPolicy
+from codenv.sandbox.proxy import IndexProxy
 
 # bwrap exits with 128 + n when the command died of signal n.
 _SIGNALLED = 128
@@ -24,13 +27,15 @@ Output = int | IO[bytes] | None
 
 @dataclass(frozen=True)
 class SandboxResult:
-    """How a box ended. stdout / stderr are empty when they went elsewhere (a log)."""
+    """How a box ended. stdout / stderr are empty when they went elsewhere (a log).
+    `refused` lists the network requests the proxy of an `indexes` box refused, and why."""
 
     returncode: int
     stdout: str
     stderr: str
     timed_out: bool
     seconds: float
+    refused: tuple[str, ...] = ()
 
     def limit_reached(self, limits: SandboxLimits) -> str | None:
         """The limit that ended the box, in words for a build log, or None.
@@ -57,6 +62,7 @@ class Box:
         self._cgroup = cgroup
         self._limits = limits
         self._started = time.monotonic()
+        self.proxy: IndexProxy | None = None
 
     def wait(self, input: bytes | None = None) -> SandboxResult:
         """Wait for the end (feeding `input`), killing the box at its time limit."""
@@ -75,6 +81,7 @@ class Box:
             stderr=(err or b"").decode(errors="replace"),
             timed_out=timed_out,
             seconds=time.monotonic() - self._started,
+            refused=self.proxy.refused if self.proxy is not None else (),
         )
 
     def kill(self) -> None:
@@ -84,6 +91,9 @@ class Box:
             self.process.kill()
 
     def _release(self) -> None:
+        """Stop what lives as long as the box: its proxy, its cgroup."""
+        if self.proxy is not None:
+            self.proxy.stop()
         if self._cgroup is not None:
             self._cgroup.release()
 
@@ -113,7 +123,9 @@ def start(
     reason = sandbox_available()
     if reason is not None:
         raise Unavailable(reason)
-    argv = sandbox_argv(policy, command, host_view())
+    handshake = Handshake() if policy.network is NetworkMode.INDEXES else None
+    fds = (handshake.info_fd, handshake.block_fd) if handshake is not None else None
+    argv = sandbox_argv(policy, command, host_view(), handshake=fds)
     cgroup = PidsCgroup.create(policy.limits.processes)
     prefix = cgroup.enter_argv() if cgroup is not None else []
     try:
@@ -124,12 +136,35 @@ def start(
             stderr=stderr,
             env=policy.box_environment(),
             close_fds=True,
+            pass_fds=fds or (),
         )
     except BaseException:
         if cgroup is not None:
             cgroup.release()
+        if handshake is not None:
+            handshake.close()
         raise
-    return Box(process, cgroup, policy.limits)
+    box = Box(process, cgroup, policy.limits)
+    if handshake is not None:
+        _open_network(box, handshake, policy.allowed_hosts)
+    return box
+
+
+def _open_network(box: Box, handshake: Handshake, allowed: tuple[HostPort, ...]) -> None:
+    """Start the proxy of an `indexes` box on a listener in its network namespace, then let
+    its command run; a box whose network cannot be set up is ended, never run without."""
+    try:
+        handshake.spawned()
+        pid = handshake.child_pid()
+        if pid is not None:  # else bwrap ended before making a box: its result says why
+            box.proxy = IndexProxy(listen_in_box(pid, PROXY_PORT), allowed)
+            box.proxy.start()
+            handshake.release()
+    except BaseException:
+        box.__exit__(None, None, None)
+        raise
+    finally:
+        handshake.close()
 
 
 def run(

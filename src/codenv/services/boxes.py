@@ -20,6 +20,7 @@ from codenv.domain.install_options import Option
 from codenv.domain.plan import Plan
 from codenv.sandbox import NetworkMode, SandboxLimits, SandboxPolicy, interpreter_prefix
 from codenv.sandbox import sandbox_available as _probe
+from codenv.sandbox.network import allowed_hosts_for
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.audit import record
@@ -78,6 +79,17 @@ def _limits(app: Codenv) -> SandboxLimits:
     return SandboxLimits(timeout_seconds=float(app.settings.build_timeout_seconds), **values)
 
 
+def _reachable(app: Codenv, options: tuple[Option, ...]) -> tuple[tuple[str, int], ...]:
+    """What a box may connect to: the indexes and find-links locations of the build's
+    options, and the hosts an administrator adds (`codeEnvsSettings.sandboxAllowedHosts`,
+    URLs or host:port, e.g. a model hub an init script downloads from)."""
+    urls = [o.value for o in options if o.value and "://" in o.value]
+    extra = code_envs_settings(app).get("sandboxAllowedHosts", [])
+    if isinstance(extra, list):
+        urls += [h if "://" in h else f"https://{h}" for h in extra if isinstance(h, str)]
+    return allowed_hosts_for(urls)
+
+
 def _find_links_dirs(options: tuple[Option, ...]) -> tuple[Path, ...]:
     return tuple(
         Path(o.value.removeprefix("file://"))
@@ -122,13 +134,17 @@ def build_boxes(
         # Setuptools writes egg-info into an editable source: that one tree, no more.
         writable=(dirs.work_dir, dirs.target, *_editable_dirs(plan)),
         tmp_overlay=(app.settings.uv_cache_dir,),
-        network=NetworkMode.HOST,
+        network=NetworkMode.INDEXES,
+        allowed_hosts=_reachable(app, options),
         limits=_limits(app),
     )
-    return BuildBoxes(build=build, init_script=script_box(app, plan.interpreter, dirs))
+    script = script_box(app, plan.interpreter, dirs, options)
+    return BuildBoxes(build=build, init_script=script)
 
 
-def script_box(app: Codenv, interpreter: str, dirs: BuildDirs) -> SandboxPolicy:
+def script_box(
+    app: Codenv, interpreter: str, dirs: BuildDirs, options: tuple[Option, ...]
+) -> SandboxPolicy:
     """The box of a resources init script: the revision it runs in, read-only; its env's
     resources directory and staged env-vars file, writable; nothing else of the node."""
     tools = app.tools
@@ -141,6 +157,7 @@ def script_box(app: Codenv, interpreter: str, dirs: BuildDirs) -> SandboxPolicy:
         ),
         writable=(dirs.resources_dir, dirs.staging_dir),
         workdir=dirs.resources_dir,
-        network=NetworkMode.HOST,
+        network=NetworkMode.INDEXES,
+        allowed_hosts=_reachable(app, options),
         limits=_limits(app),
     )

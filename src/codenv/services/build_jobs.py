@@ -17,6 +17,7 @@ from codenv.builds.init_script import run_init_script
 from codenv.builds.logs import BuildLog
 from codenv.domain.builds import BuildKind, BuildStatus, check_transition
 from codenv.domain.errors import BuildCancelled, CodenvError, Conflict, NotFound
+from codenv.domain.install_options import parse_options
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
@@ -235,7 +236,9 @@ def _init_box(app: Codenv, build: BuildRequest, layout: EnvLayout, active: int) 
     require_sandbox(app)
     with app.db.session() as session:
         row = queries.revision(session, build.env_id, active)
-        interpreter = row.plan["interpreter"] if row else str(layout.python(active))
+        plan = row.plan if row else {}
+    interpreter = plan.get("interpreter") or str(layout.python(active))
+    options = parse_options(tuple(plan.get("install_options", ())))
     build_id = build.build_id
     dirs = BuildDirs(
         work_dir=app.settings.builds_dir / build_id,
@@ -243,7 +246,7 @@ def _init_box(app: Codenv, build: BuildRequest, layout: EnvLayout, active: int) 
         resources_dir=layout.resources_dir,
         staging_dir=layout.staging_dir(build_id),
     )
-    return script_box(app, interpreter, dirs)
+    return script_box(app, interpreter, dirs, options)
 
 
 def _run_init(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
