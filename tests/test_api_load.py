@@ -206,6 +206,9 @@ def run_scenario(
             assert response.status_code == 202, response.text
             assert wait_for_build(admin, response.json()["build_id"])["status"] == "succeeded"
         builds = [str(response.json()["build_id"]) for response in created]
+        workdir.mkdir(parents=True, exist_ok=True)
+        roots = admin.put("/api/v1/settings/local-source-roots", json={"roots": [str(workdir)]})
+        assert roots.status_code == 200, roots.text
         for number, env in enumerate(ENVS if with_builds else ()):
             archive = slow_archive(workdir, f"slow{number}", "1.0", build_seconds)
             saved = admin.patch(

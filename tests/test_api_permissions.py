@@ -73,7 +73,7 @@ ENV_OPS = {
     "log":             (USE,    200),
     "log_stream":      (USE,    200),
     "get_permissions": (USE,    200),
-    "get_script":      (USE,    200),
+    "get_script":      (UPDATE, 200),  # it may hold secrets
     "vars":            (USE,    200),
     "ls":              (USE,    200),
     "download":        (USE,    200),
@@ -510,6 +510,10 @@ FORCED = {
     ),
     "update user takes the env over": Forced(
         "update", "PUT", "/envs/private/permissions", {"owner": "user-update"}, 403,
+        "/envs/private/permissions",
+    ),
+    "manage_users user takes the env over": Forced(
+        "manage_users", "PUT", "/envs/private/permissions", {"owner": "user-manage"}, 403,
         "/envs/private/permissions",
     ),
     "creator deletes its own env": Forced(

@@ -3,8 +3,8 @@
 The server runs with a 1 MiB upload cap (CODENV_MAX_UPLOAD_BYTES). A zip of thousands of small
 files takes seconds to check and unpack; while the API unpacks it, a cheap route must keep
 answering at once (before, the unpacking ran on the event loop and every other request waited
-for it). A body over the cap is refused by the API and, in place, by the console, and nothing of
-it is written.
+for it). A body over the cap is refused (413) by the API and with an error page by the console,
+before it is read whole, and nothing of it is written.
 """
 
 from __future__ import annotations
@@ -99,14 +99,14 @@ def test_cheap_requests_answer_while_a_big_zip_is_unpacked(server: RunningServer
 def test_the_api_refuses_a_body_over_the_cap(server: RunningServer) -> None:
     with server.client(server.admin_token()) as admin:
         response = admin.put("/api/v1/envs/files/resources/files/big.bin", content=b"x" * 2 * CAP)
-    assert response.status_code == 422, response.text
+    assert response.status_code == 413, response.text
     error = response.json()["error"]
-    assert (error["code"], error["field"]) == ("invalid_request", "file")
+    assert (error["code"], error["field"]) == ("payload_too_large", "file")
     assert "1 MiB" in error["message"]
     assert "big.bin" not in listed(server)
 
 
-def test_the_console_refuses_a_form_over_the_cap_in_place(server: RunningServer) -> None:
+def test_the_console_refuses_a_form_over_the_cap_with_an_error_page(server: RunningServer) -> None:
     client: httpx.Client = console_login(server, "admin", ADMIN_PASSWORD)
     try:
         response = client.post(
@@ -114,7 +114,7 @@ def test_the_console_refuses_a_form_over_the_cap_in_place(server: RunningServer)
             data={"csrf": session_csrf(client)},
             files={"file": ("big.bin", b"x" * 2 * CAP, "application/octet-stream")},
         )
-        assert response.status_code == 422, response.text
+        assert response.status_code == 413, response.text
         assert 'class="error"' in response.text and "1 MiB" in response.text
         small = client.post(
             "/envs/files/resources/upload",

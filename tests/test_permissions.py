@@ -143,3 +143,46 @@ def test_builds_of_a_deleted_env_stay_visible_to_their_requester_only(
     assert builds.get_build(app, ADMIN, build_id).status == "succeeded"
     with pytest.raises(NotFound):
         builds.get_build(app, other, build_id)
+
+
+# --- giving an env to another owner: its owner and those who manage all envs only ---
+# A group granted manage_users may change grants and usable-by-all, but making itself (or
+# anyone) the owner would take the env away from its owner: refused, and nothing changes.
+
+
+@pytest.fixture
+def transfer_people(app: Codenv, newest: str) -> dict[str, Actor]:
+    owner = user_in(app, ADMIN, "owner", group="creators", may_create_envs=True)
+    people = {
+        "owner": owner,
+        "grantee": user_in(app, ADMIN, "grantee", group="managers-of-demo"),
+        "manager": user_in(app, ADMIN, "manager", group="all-envs", may_manage_all_envs=True),
+        "other": user_in(app, ADMIN, "other"),
+    }
+    envs.create_env(app, owner, "demo", EnvSpec(python=newest, install_core_packages=False))
+    permissions.set_permissions(app, owner, "demo", grants=[("managers-of-demo", "manage_users")])
+    return people
+
+
+def test_a_manage_users_grantee_cannot_take_or_give_the_env(
+    app: Codenv, transfer_people: dict[str, Actor]
+) -> None:
+    grantee = transfer_people["grantee"]
+    for new_owner in ("grantee", "other"):
+        with pytest.raises(PermissionDenied) as refused:
+            permissions.set_permissions(app, grantee, "demo", owner=new_owner, usable_by_all=True)
+        assert refused.value.field == "owner"
+    shown = permissions.get_permissions(app, transfer_people["owner"], "demo")
+    assert (shown.owner, shown.usable_by_all) == ("owner", False)  # refused whole
+    # What the grant is for still works.
+    changed = permissions.set_permissions(app, grantee, "demo", usable_by_all=True)
+    assert changed.usable_by_all and changed.owner == "owner"
+    assert permissions.set_permissions(app, grantee, "demo", owner="OWNER").owner == "owner"
+
+
+@pytest.mark.parametrize("giver", ["owner", "manager"])
+def test_the_owner_and_those_who_manage_all_can_give_it(
+    app: Codenv, transfer_people: dict[str, Actor], giver: str
+) -> None:
+    given = permissions.set_permissions(app, transfer_people[giver], "demo", owner="other")
+    assert given.owner == "other"

@@ -27,6 +27,7 @@ import pytest
 from codenv.domain.errors import CodenvError, Conflict, InvalidInput, NotFound
 from codenv.resources import (
     Entry,
+    WriteLimits,
     confined,
     get_file,
     list_dir,
@@ -735,12 +736,12 @@ def test_zip_bomb_over_max_bytes_is_refused(space: Space) -> None:
             bomb.writestr(f"zeros-{number}.bin", bytes(1024 * 1024))
     assert archive.stat().st_size < 50_000
     error = space.refused(
-        lambda: put_zip(space.root, archive, max_bytes=3 * 1024 * 1024),
+        lambda: put_zip(space.root, archive, limits=WriteLimits(unzip_bytes=3 * 1024 * 1024)),
         allowed=(archive,),
         field="archive",
     )
-    assert "more than" in error.message
-    entries = put_zip(space.root, archive, "fits", max_bytes=5 * 1024 * 1024)
+    assert "unpacks to 4 MiB" in error.message and "CODENV_MAX_UNZIP_BYTES" in error.message
+    entries = put_zip(space.root, archive, "fits", limits=WriteLimits(unzip_bytes=5 * 1024 * 1024))
     assert sum(e.size for e in entries) == 4 * 1024 * 1024 + 2
 
 

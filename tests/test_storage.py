@@ -46,6 +46,7 @@ TABLES = {
     "group_members",
     "api_tokens",
     "login_failures",
+    "sessions",
     "env_grants",
     "env_requests",
     "audit_log",

@@ -12,9 +12,24 @@ from typing import Any
 import platformdirs
 
 from codenv.domain.errors import InvalidInput
+from codenv.domain.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_UNZIP_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_ZIP_MEMBERS,
+    DEFAULT_RESOURCES_QUOTA_BYTES,
+)
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
-DEFAULT_MAX_UPLOAD_BYTES = 1024**3
+# The size settings: field → (environment variable, default). Every one is named in the
+# errors that apply it, so that a refused user knows what an administrator can raise.
+LIMIT_SETTINGS = {
+    "max_body_bytes": ("CODENV_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+    "max_upload_bytes": ("CODENV_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+    "max_unzip_bytes": ("CODENV_MAX_UNZIP_BYTES", DEFAULT_MAX_UNZIP_BYTES),
+    "max_zip_members": ("CODENV_MAX_ZIP_MEMBERS", DEFAULT_MAX_ZIP_MEMBERS),
+    "resources_quota_bytes": ("CODENV_RESOURCES_QUOTA_BYTES", DEFAULT_RESOURCES_QUOTA_BYTES),
+}
 
 
 @dataclass(frozen=True)
@@ -28,8 +43,15 @@ class Settings:
     resolution_ttl_seconds: int = 600
     configured_pythons: tuple[str, ...] = ()
     node_type: str = "design"
+    # The largest request body the server reads, but for uploads (JSON, forms).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # The largest file (or form) the server accepts in one upload, API and console alike.
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    # What one zip may unpack to, and how many members it may have.
+    max_unzip_bytes: int = DEFAULT_MAX_UNZIP_BYTES
+    max_zip_members: int = DEFAULT_MAX_ZIP_MEMBERS
+    # The most one env's resources dir may hold after an upload; 0: no quota.
+    resources_quota_bytes: int = DEFAULT_RESOURCES_QUOTA_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,7 +145,12 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         ),
         configured_pythons=tuple(code_envs.get("pythonInterpreters", ())),
         node_type=config.get("nodeType", "design"),
-        max_upload_bytes=_positive_int(
-            env.get("CODENV_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES), "max_upload_bytes"
-        ),
+        **_limits(env),
     )
+
+
+def _limits(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        name: _positive_int(env.get(variable, default), variable)
+        for name, (variable, default) in LIMIT_SETTINGS.items()
+    }

@@ -65,7 +65,11 @@ def running_server(
     ensure_initial_admin(app, ADMIN_PASSWORD)
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, app), host="127.0.0.1", port=port, log_level="warning"
+        create_app(settings, app),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        proxy_headers=False,  # as `codenv serve` runs it
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -35,6 +35,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _declared("Permission denied, or missing CSRF token"),
     404: _declared("Not found (or not visible to the caller)"),
     409: _declared("Conflict with the current state (exists already, build running)"),
+    413: _declared("Request body over its size limit: the message names the limit"),
     422: _declared("Invalid request: `field` names the offending field"),
 }
 # The same for a route whose success is not JSON (its response_class would type its errors too).

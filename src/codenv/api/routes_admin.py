@@ -1,11 +1,12 @@
-"""/api/v1: sessions, interpreters, sets, settings, users, groups, tokens, requests, audit."""
+"""/api/v1: sessions, interpreters, sets, settings, users, groups, tokens, requests, audit, kept
+resources of deleted envs."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel, Field
 
 from codenv.api.errors import TOO_MANY_ATTEMPTS
 from codenv.api.routes_envs import spec_of
@@ -25,11 +26,38 @@ from codenv.api.schemas import (
 )
 from codenv.http.auth import client_source
 from codenv.http.deps import Caller, codenv_of
+from codenv.http.params import Offset, RowId
 from codenv.http.sessions import end_session, start_session
-from codenv.services import accounts, audit, interpreters, node_settings, requests, tokens
+from codenv.services import (
+    accounts,
+    audit,
+    boxes,
+    interpreters,
+    kept_resources,
+    node_settings,
+    requests,
+    sessions,
+    tokens,
+)
 from codenv.services.authentication import authenticate_password
 
 router = APIRouter(prefix="/api/v1")
+
+
+class SandboxBody(BaseModel):
+    mode: str = Field(max_length=16, description='"required" or "off"')
+
+
+class RootsBody(BaseModel):
+    roots: list[str] = Field(max_length=100, description="absolute directories")
+
+
+class ProxiesBody(BaseModel):
+    proxies: list[str] = Field(max_length=100, description="IP addresses or networks")
+
+
+class AdoptBody(BaseModel):
+    env: str = Field(max_length=64, description="the code env that gets the resources")
 
 
 @router.post("/session", tags=["session"], responses=TOO_MANY_ATTEMPTS)
@@ -37,14 +65,31 @@ def login(body: LoginBody, request: Request, response: Response) -> dict[str, An
     """Log in (browser session): sets the session and CSRF cookies."""
     app = codenv_of(request)
     actor = authenticate_password(app, body.name, body.password, client_source(request))
-    assert actor.user_id is not None
-    session = start_session(request, response, actor.user_id)
-    return {"user": actor.name, "is_admin": actor.is_admin, "csrf_token": session.csrf}
+    csrf = start_session(request, response, app, actor)
+    return {"user": actor.name, "is_admin": actor.is_admin, "csrf_token": csrf}
 
 
 @router.delete("/session", tags=["session"], status_code=status.HTTP_204_NO_CONTENT)
 def logout(request: Request, response: Response) -> None:
-    end_session(request, response)
+    """Log out: the session ends on the server (its cookie no longer works anywhere)."""
+    end_session(request, response, codenv_of(request), client_source(request))
+
+
+@router.get("/sessions", tags=["session"])
+def list_sessions(call: Caller, user: str | None = None) -> list[dict[str, Any]]:
+    """Live browser sessions (administrators), the most recently seen first."""
+    return [info.to_dict() for info in sessions.list_sessions(call.app, call.actor, user=user)]
+
+
+@router.delete("/sessions/{session_id}", tags=["session"])
+def end_session_by_id(session_id: RowId, call: Caller) -> dict[str, Any]:
+    """End one session: that browser is logged out at its next request."""
+    return sessions.end_session_by_id(call.app, call.actor, session_id).to_dict()
+
+
+@router.delete("/users/{name}/sessions", tags=["session"])
+def end_user_sessions(name: str, call: Caller) -> dict[str, Any]:
+    return {"ended": sessions.end_user_sessions(call.app, call.actor, name)}
 
 
 @router.get("/me", tags=["session"])
@@ -61,11 +106,8 @@ def me(call: Caller) -> dict[str, Any]:
 
 @router.get("/pythons", tags=["node"])
 def list_pythons(call: Caller) -> dict[str, Any]:
-    found = interpreters.list_pythons(call.app, call.actor)
-    return {
-        "interpreters": [item.to_dict() for item in found.found],
-        "refused": [asdict(item) for item in found.refused],
-    }
+    """The node's interpreters; their paths (and the refused ones) for administrators only."""
+    return interpreters.pythons_shown(call.app, call.actor)
 
 
 @router.post("/pythons", tags=["node"], status_code=status.HTTP_201_CREATED)
@@ -78,27 +120,70 @@ def list_sets(call: Caller) -> list[dict[str, Any]]:
     return [item.to_dict() for item in call.app.catalog.sets]
 
 
+def _settings(call: Caller) -> dict[str, Any]:
+    shown = node_settings.show_settings(call.app, call.actor)
+    return {**shown, "sandbox": boxes.sandbox_mode(call.app)}
+
+
 @router.get("/settings", tags=["node"])
 def show_settings(call: Caller) -> dict[str, Any]:
-    return node_settings.show_settings(call.app, call.actor)
+    return _settings(call)
 
 
 @router.put("/settings/install-options", tags=["node"])
 def set_install_options(body: OptionsBody, call: Caller) -> dict[str, Any]:
     node_settings.set_install_options(call.app, call.actor, body.tokens)
-    return node_settings.show_settings(call.app, call.actor)
+    return _settings(call)
 
 
 @router.put("/settings/venv-options", tags=["node"])
 def set_venv_options(body: OptionsBody, call: Caller) -> dict[str, Any]:
     node_settings.set_venv_options(call.app, call.actor, body.tokens)
-    return node_settings.show_settings(call.app, call.actor)
+    return _settings(call)
 
 
 @router.put("/settings/requests", tags=["node"])
 def set_requests(body: AllowRequestsBody, call: Caller) -> dict[str, Any]:
     node_settings.set_requests_allowed(call.app, call.actor, body.allow)
-    return node_settings.show_settings(call.app, call.actor)
+    return _settings(call)
+
+
+@router.put("/settings/sandbox", tags=["node"])
+def set_sandbox(body: SandboxBody, call: Caller) -> dict[str, Any]:
+    """`off` lets builds run unsandboxed, as codenv itself (recorded in the audit log)."""
+    boxes.set_sandbox_mode(call.app, call.actor, body.mode)
+    return _settings(call)
+
+
+@router.put("/settings/local-source-roots", tags=["node"])
+def set_local_source_roots(body: RootsBody, call: Caller) -> dict[str, Any]:
+    """The directories requested packages may name local archives and `-e` sources in."""
+    node_settings.set_local_source_roots(call.app, call.actor, body.roots)
+    return _settings(call)
+
+
+@router.put("/settings/trusted-proxies", tags=["node"])
+def set_trusted_proxies(body: ProxiesBody, call: Caller) -> dict[str, Any]:
+    """The reverse proxies whose X-Forwarded-For gives a request's source (none: the peer)."""
+    node_settings.set_trusted_proxies(call.app, call.actor, body.proxies)
+    return _settings(call)
+
+
+@router.get("/kept-resources", tags=["node"])
+def list_kept(call: Caller) -> list[dict[str, Any]]:
+    """Resources (and env vars) of deleted code envs, set aside (administrators)."""
+    return [kept.to_dict() for kept in kept_resources.list_kept(call.app, call.actor)]
+
+
+@router.post("/kept-resources/{kept_id}/adopt", tags=["node"], status_code=204)
+def adopt_kept(kept_id: str, body: AdoptBody, call: Caller) -> None:
+    """Give them to a code env that has no resources of its own."""
+    kept_resources.adopt_kept(call.app, call.actor, kept_id, body.env)
+
+
+@router.delete("/kept-resources/{kept_id}", tags=["node"], status_code=204)
+def drop_kept(kept_id: str, call: Caller) -> None:
+    kept_resources.drop_kept(call.app, call.actor, kept_id)
 
 
 @router.get("/users", tags=["accounts"])
@@ -125,8 +210,15 @@ def update_user(name: str, body: UserChangeBody, call: Caller) -> dict[str, Any]
     ).to_dict()
 
 
+@router.delete("/users/{name}", tags=["accounts"], status_code=204)
+def delete_user(name: str, call: Caller) -> None:
+    """Remove a user (refused while they own code envs); their sessions and tokens end."""
+    accounts.delete_user(call.app, call.actor, name)
+
+
 @router.put("/users/{name}/password", tags=["accounts"], status_code=204)
 def set_password(name: str, body: PasswordBody, call: Caller) -> None:
+    """Ends the user's browser sessions (theirs too, when they change their own)."""
     accounts.set_password(
         call.app, call.actor, name, body.new_password, current_password=body.current_password
     )
@@ -186,7 +278,7 @@ def create_token(body: TokenBody, call: Caller) -> dict[str, Any]:
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"])
-def revoke_token(token_id: int, call: Caller) -> dict[str, Any]:
+def revoke_token(token_id: RowId, call: Caller) -> dict[str, Any]:
     return tokens.revoke_token(call.app, call.actor, token_id).to_dict()
 
 
@@ -211,19 +303,19 @@ def list_requests(
 
 
 @router.get("/requests/{request_id}", tags=["requests"])
-def get_request(request_id: int, call: Caller) -> dict[str, Any]:
+def get_request(request_id: RowId, call: Caller) -> dict[str, Any]:
     return requests.get_request(call.app, call.actor, request_id).to_dict()
 
 
 @router.post("/requests/{request_id}/approve", tags=["requests"])
-def approve_request(request_id: int, call: Caller) -> dict[str, Any]:
+def approve_request(request_id: RowId, call: Caller) -> dict[str, Any]:
     """The request, approved, with the `build_id` of the new env's first build."""
     decided, _ = requests.approve_request(call.app, call.actor, request_id)
     return decided.to_dict()
 
 
 @router.post("/requests/{request_id}/reject", tags=["requests"])
-def reject_request(request_id: int, body: RejectBody, call: Caller) -> dict[str, Any]:
+def reject_request(request_id: RowId, body: RejectBody, call: Caller) -> dict[str, Any]:
     return requests.reject_request(call.app, call.actor, request_id, body.reason).to_dict()
 
 
@@ -231,7 +323,7 @@ def reject_request(request_id: int, body: RejectBody, call: Caller) -> dict[str,
 def list_audit(
     call: Caller,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     action: str | None = None,
 ) -> list[dict[str, Any]]:
     found = audit.list_audit(call.app, call.actor, limit, offset, action=action)

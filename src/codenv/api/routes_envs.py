@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from codenv.api.errors import JSON_ERRORS
@@ -18,6 +18,7 @@ from codenv.api.schemas import (
 )
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.http.deps import Caller
+from codenv.http.params import Offset, RevisionQuery
 from codenv.services import builds, envs, logs, permissions, revisions
 from codenv.services.installed import show_installed
 
@@ -87,8 +88,15 @@ def get_build(build_id: str, call: Caller) -> dict[str, Any]:
     return builds.get_build(call.app, call.actor, build_id).to_dict()
 
 
+@router.post("/builds/{build_id}/cancel")
+def cancel_build(build_id: str, call: Caller) -> dict[str, Any]:
+    """Cancel a queued build at once, or ask a running one to stop (it ends `cancelled`
+    within a second or so; the active revision is unchanged). Needs the update right."""
+    return builds.cancel_build(call.app, call.actor, build_id).to_dict()
+
+
 @router.get("/builds/{build_id}/log", response_class=PlainTextResponse, responses=JSON_ERRORS)
-def build_log(build_id: str, call: Caller, offset: int = Query(0, ge=0)) -> PlainTextResponse:
+def build_log(build_id: str, call: Caller, offset: Offset = 0) -> PlainTextResponse:
     """The log from `offset`; `X-Log-Offset` gives where to continue, `X-Build-Finished`."""
     build = builds.get_build(call.app, call.actor, build_id)
     text, end = logs.read_log(call.app, call.actor, build_id, offset)
@@ -108,7 +116,7 @@ def stream_log(build_id: str, call: Caller) -> StreamingResponse:
 
 
 @router.get("/envs/{name}/installed")
-def installed(name: str, call: Caller, revision: int | None = Query(None, ge=1)) -> dict[str, Any]:
+def installed(name: str, call: Caller, revision: RevisionQuery = None) -> dict[str, Any]:
     """The packages of a revision (default: the active one) and its `diff` with the one before."""
     return show_installed(call.app, call.actor, name, revision).to_dict()
 

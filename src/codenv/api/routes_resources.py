@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1", tags=["resources"])
 
 @router.get("/envs/{name}/resources/script")
 def get_script(name: str, call: Caller) -> dict[str, Any]:
+    """Needs the update right (the script may hold secrets; their URLs are masked)."""
     return resources.get_init_script(call.app, call.actor, name).to_dict()
 
 
@@ -56,8 +57,9 @@ async def upload(
     name: str, path: str, request: Request, call: Caller, unzip: bool = False
 ) -> list[dict[str, Any]]:
     """The request body is the file (with `unzip`, a zip unpacked into `path`)."""
-    # The right to write is checked before the (possibly large) body is received.
-    await run_in_threadpool(resources.require_files_write, call.app, call.actor, name)
+    # The right to write, and the path, are checked before the (possibly large) body is
+    # received (http.limits caps its size).
+    await run_in_threadpool(resources.require_files_write, call.app, call.actor, name, path)
     async with staged_body(request, PurePosixPath(path).name or "upload") as source:
         entries = await run_in_threadpool(
             resources.put_files, call.app, call.actor, name, source, path or None, unzip=unzip

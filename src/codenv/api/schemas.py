@@ -1,10 +1,33 @@
-"""Request bodies. Responses are the services' views (`to_dict()`)."""
+"""Request bodies. Responses are the services' views (`to_dict()`).
+
+Every field has the size its service allows (the services check it again, for the console and
+the CLI): a body over them is answered 422 naming the field, before any service runs.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+
+from codenv.domain import limits
+from codenv.domain.names import MAX_NAME_CHARS
+from codenv.http.params import MAX_ID
+from codenv.services.accounts import MAX_PASSWORD
+from codenv.services.requests import MAX_MESSAGE
+
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
+Token = Annotated[str, Field(max_length=limits.MAX_OPTION_CHARS)]
+SetText = Annotated[str, Field(max_length=limits.MAX_SET_REF_CHARS)]
+Options = Annotated[list[Token], Field(max_length=limits.MAX_OPTIONS)]
+Sets = Annotated[list[SetText], Field(max_length=limits.MAX_SETS)]
+Line = Annotated[str, Field(max_length=limits.MAX_LINE_CHARS)]
+Lines = Annotated[list[Line], Field(max_length=limits.MAX_CHANGED_LINES)]
+Password = Annotated[str, Field(max_length=MAX_PASSWORD)]
+MAX_GRANTS = 100  # groups in one grant list, or one user's groups
+MAX_DISPLAY_NAME = 256  # as services/accounts.py
+MAX_TOKEN_NAME = 128  # as services/tokens.py
 
 
 class SpecBody(BaseModel):
@@ -12,41 +35,43 @@ class SpecBody(BaseModel):
 
     # All of EnvSpec's fields (tests/test_cli_remote.py checks): one left out here would be
     # dropped from what the remote CLI sends.
-    python: str = Field(description="Python version, like 3.11")
+    python: str = Field(description="Python version, like 3.11", max_length=limits.MAX_PYTHON_CHARS)
     install_core_packages: bool = True
     install_jupyter_support: bool = False
-    package_sets: list[str] = Field(default_factory=list, description="ID or ID:variant")
-    requested: str = Field("", description="requirements.txt text")
-    description: str = ""
-    resources_init_script: str = ""
+    package_sets: Sets = Field(default_factory=list, description="ID or ID:variant")
+    requested: str = Field(
+        "", description="requirements.txt text", max_length=limits.MAX_REQUESTED_CHARS
+    )
+    description: str = Field("", max_length=limits.MAX_DESCRIPTION_CHARS)
+    resources_init_script: str = Field("", max_length=limits.MAX_SCRIPT_CHARS)
     run_init_script_on_update: bool = True
     run_init_script_on_api_node: bool = True
-    install_options: list[str] | None = Field(None, description="null: the node's options")
-    venv_options: list[str] | None = Field(None, description="null: the node's options")
+    install_options: Options | None = Field(None, description="null: the node's options")
+    venv_options: Options | None = Field(None, description="null: the node's options")
 
 
 class CreateEnvBody(SpecBody):
-    name: str
+    name: Name
 
 
 class SaveSpecBody(BaseModel):
     """Changes to the saved spec (null or empty: unchanged), and what to do after saving."""
 
-    requested: str | None = None
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
-    add_sets: list[str] = Field(default_factory=list)
-    remove_sets: list[str] = Field(default_factory=list)
-    python: str | None = None
+    requested: str | None = Field(None, max_length=limits.MAX_REQUESTED_CHARS)
+    add: Lines = Field(default_factory=list)
+    remove: Lines = Field(default_factory=list)
+    add_sets: Sets = Field(default_factory=list)
+    remove_sets: Sets = Field(default_factory=list)
+    python: str | None = Field(None, max_length=limits.MAX_PYTHON_CHARS)
     install_core_packages: bool | None = None
     install_jupyter_support: bool | None = None
-    description: str | None = None
-    resources_init_script: str | None = None
+    description: str | None = Field(None, max_length=limits.MAX_DESCRIPTION_CHARS)
+    resources_init_script: str | None = Field(None, max_length=limits.MAX_SCRIPT_CHARS)
     run_init_script_on_update: bool | None = None
     run_init_script_on_api_node: bool | None = None
-    install_options: list[str] | None = None
+    install_options: Options | None = None
     inherit_install_options: bool = False
-    venv_options: list[str] | None = None
+    venv_options: Options | None = None
     inherit_venv_options: bool = False
     update: bool = Field(False, description="Save and update")
     upgrade_all: bool = False
@@ -59,19 +84,21 @@ class UpdateBody(BaseModel):
 
 
 class RollbackBody(BaseModel):
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=MAX_ID)
 
 
 class InitScriptBody(BaseModel):
-    script: str | None = None
+    script: str | None = Field(None, max_length=limits.MAX_SCRIPT_CHARS)
     run_on_update: bool | None = None
     run_on_api_node: bool | None = None
 
 
 class PermissionsBody(BaseModel):
-    owner: str | None = None
+    owner: Name | None = None
     usable_by_all: bool | None = None
-    grants: list[tuple[str, str]] | None = Field(None, description="[group, level] pairs")
+    grants: list[tuple[Name, Name]] | None = Field(
+        None, description="[group, level] pairs", max_length=MAX_GRANTS
+    )
 
 
 class LoginBody(BaseModel):
@@ -80,28 +107,28 @@ class LoginBody(BaseModel):
 
 
 class PathBody(BaseModel):
-    path: str = Field(max_length=4096)
+    path: str = Field(max_length=limits.MAX_PATH_BYTES)
 
 
 class UserBody(BaseModel):
-    name: str
-    password: str | None = None
-    display_name: str = ""
-    groups: list[str] = Field(default_factory=list)
+    name: Name
+    password: Password | None = None
+    display_name: str = Field("", max_length=MAX_DISPLAY_NAME)
+    groups: list[Name] = Field(default_factory=list, max_length=MAX_GRANTS)
 
 
 class UserChangeBody(BaseModel):
-    display_name: str | None = None
+    display_name: str | None = Field(None, max_length=MAX_DISPLAY_NAME)
     active: bool | None = None
 
 
 class PasswordBody(BaseModel):
-    new_password: str
-    current_password: str | None = None
+    new_password: Password
+    current_password: Password | None = None
 
 
 class GroupBody(BaseModel):
-    name: str
+    name: Name
     administrator: bool = False
     may_create_envs: bool = False
     may_manage_all_envs: bool = False
@@ -114,22 +141,22 @@ class GroupRightsBody(BaseModel):
 
 
 class TokenBody(BaseModel):
-    name: str = ""
+    name: str = Field("", max_length=MAX_TOKEN_NAME)
     expires_at: datetime | None = None
-    user: str | None = None
+    user: Name | None = None
 
 
 class RequestBody(SpecBody):
-    name: str
-    message: str = ""
+    name: Name
+    message: str = Field("", max_length=MAX_MESSAGE)
 
 
 class RejectBody(BaseModel):
-    reason: str
+    reason: str = Field(max_length=MAX_MESSAGE)
 
 
 class OptionsBody(BaseModel):
-    tokens: list[str]
+    tokens: Options
 
 
 class AllowRequestsBody(BaseModel):

@@ -6,14 +6,17 @@ import re
 
 from codenv.domain.errors import InvalidInput
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_NAME_CHARS = 64  # env names, and user and group names too
+_ECHOED = 256  # characters of a refused name quoted back: enough to see what was sent
+NAME_PATTERN = re.compile(rf"^[A-Za-z0-9-]{{1,{MAX_NAME_CHARS}}}$")
 
 
 def validate_env_name(name: str, *, field: str = "name") -> str:
     if not NAME_PATTERN.fullmatch(name):
+        shown = name if len(name) <= _ECHOED else name[:_ECHOED] + "…"
         raise InvalidInput(
-            f"invalid code env name {name!r}: use 1 to 64 characters among A-Z, a-z, "
-            "digits and hyphens",
+            f"invalid code env name {shown!r}: use 1 to {MAX_NAME_CHARS} characters among "
+            "A-Z, a-z, digits and hyphens",
             field=field,
         )
     return name

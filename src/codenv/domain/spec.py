@@ -13,9 +13,9 @@ from packaging.utils import canonicalize_name
 from codenv.domain.catalog import Catalog
 from codenv.domain.errors import InvalidSpec
 from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options
+from codenv.domain.limits import check_spec_sizes
 from codenv.domain.pythons import format_minor, parse_minor
 from codenv.domain.requirements import LineKind, RequirementLine, is_continued, parse_requested
-from codenv.domain.secrets import mask_secrets
 
 CORE_PACKAGE = "codenv-runtime"
 T = TypeVar("T")
@@ -86,15 +86,6 @@ class EnvSpec:
             install_options=_tupled(raw.get("install_options")),
             venv_options=_tupled(raw.get("venv_options")),
         )
-
-
-def masked_spec(raw: dict[str, Any]) -> dict[str, Any]:
-    """A stored spec as it may be shown: credentials inside option URLs replaced by ***."""
-    shown = dict(raw)
-    for key in ("install_options", "venv_options"):
-        if shown.get(key) is not None:
-            shown[key] = [mask_secrets(token) for token in shown[key]]
-    return shown
 
 
 def _listed(options: tuple[str, ...] | None) -> list[str] | None:
@@ -272,6 +263,7 @@ def _check_options(spec: EnvSpec) -> None:
 
 def validate_spec(spec: EnvSpec, context: SpecContext) -> tuple[RequirementLine, ...]:
     """Check a spec completely; returns the parsed requested lines."""
+    check_spec_sizes(spec)
     _check_resources(spec)
     _check_options(spec)
     python = _check_python(spec, context)

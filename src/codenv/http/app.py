@@ -11,9 +11,11 @@ from codenv import __version__
 from codenv.api import routes_admin, routes_envs, routes_resources
 from codenv.api.errors import ERROR_RESPONSES
 from codenv.http.errors import install_error_handlers
+from codenv.http.limits import BodyLimit
 from codenv.http.sessions import open_sessions
 from codenv.services.app import Codenv, open_codenv
 from codenv.settings import Settings
+from codenv.web.render import error_page
 from codenv.web.routes import router as console_router
 
 
@@ -35,10 +37,15 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
         title="codenv",
         version=__version__,
         lifespan=lifespan,
+        # /docs is a console page (web/docs_page.py): behind login, assets from the package.
+        docs_url=None,
+        redoc_url=None,
         description="Shared Python code environments: build, revisions, resources, "
         'permissions. Errors are {"error": {"code", "message", "field"}}.',
     )
     install_error_handlers(app)
+    # Outermost of the app's own: bodies are limited before authentication and parsing.
+    app.add_middleware(BodyLimit, settings=settings, page=error_page)
     for module in (routes_envs, routes_resources, routes_admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(console_router)

@@ -1,4 +1,5 @@
-"""Who is calling: an API token (`Authorization: Bearer cdv_…`) or a browser session.
+"""Who is calling, and from where: an API token (`Authorization: Bearer cdv_…`) or a browser
+session; the client's address is the TCP peer's, or the one a trusted proxy forwards.
 
 CSRF (double submit): a request authenticated by its session that changes anything must
 repeat the session's CSRF token, in the `X-CSRF-Token` header (API) or the hidden `csrf` field
@@ -9,16 +10,18 @@ a session, is protected the same way by a short-lived `codenv_login_csrf` cookie
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fastapi import Request, Response
 
 from codenv.domain.errors import AuthenticationFailed, PermissionDenied
-from codenv.http.sessions import Session, current_session
+from codenv.http.sessions import current_session
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
-from codenv.services.authentication import load_actor
+from codenv.services.node_settings import Network, trusted_proxies
+from codenv.services.sessions import ActiveSession
 from codenv.services.tokens import authenticate_token
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -32,28 +35,63 @@ STALE_FORM = (
 )
 
 
+def codenv_of(request: Request) -> Codenv:
+    app: Codenv = request.app.state.codenv
+    return app
+
+
+def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> str:
+    """The client behind the trusted proxies: X-Forwarded-For read from its right end (what
+    the nearest proxy appended) past every trusted hop. What a client wrote itself, left of
+    that, is never believed."""
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    client = peer
+    while hops and _trusted(client, proxies):
+        hop = hops.pop()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break
+        client = hop
+    return client
+
+
 def client_source(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address a request comes from: its TCP peer, unless the peer is a proxy an
+    administrator listed (`trustedProxies`), which says whom it forwards."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = trusted_proxies(codenv_of(request))
+    if not proxies:
+        return peer
+    return forwarded_client(peer, request.headers.getlist("X-Forwarded-For"), proxies)
 
 
 def same_token(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def session_actor(app: Codenv, request: Request, session: Session) -> Actor:
-    """The session's user with their rights as of now."""
-    return load_actor(app, session.user_id, source=client_source(request))
+def session_of(request: Request) -> ActiveSession | None:
+    """The request's live browser session, with its user's rights as of now."""
+    return current_session(codenv_of(request), request, client_source(request))
 
 
-def _from_session(app: Codenv, request: Request) -> Actor | None:
-    session = current_session(request)
+def _from_session(request: Request) -> Actor | None:
+    session = session_of(request)
     if session is None:
         return None
     if request.method not in SAFE_METHODS and not same_token(
         request.headers.get(CSRF_HEADER, ""), session.csrf
     ):
         raise PermissionDenied("missing or wrong CSRF token (X-CSRF-Token header)", field="csrf")
-    return session_actor(app, request, session)
+    return session.actor
 
 
 def authenticate(app: Codenv, request: Request) -> Actor:
@@ -61,7 +99,7 @@ def authenticate(app: Codenv, request: Request) -> Actor:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return authenticate_token(app, header[7:], source=client_source(request))
-    actor = _from_session(app, request)
+    actor = _from_session(request)
     if actor is None:
         raise AuthenticationFailed(REQUIRED)
     return actor

@@ -12,17 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from codenv.http.auth import authenticate, check_form_token, session_actor
+from codenv.http.auth import authenticate, check_form_token, session_of
+from codenv.http.auth import codenv_of as codenv_of  # noqa: PLC0414 (re-exported)
 from codenv.http.errors import LoginRequired
-from codenv.http.sessions import current_session
 from codenv.http.staging import read_form
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
-
-
-def codenv_of(request: Request) -> Codenv:
-    app: Codenv = request.app.state.codenv
-    return app
 
 
 @dataclass(frozen=True)
@@ -43,6 +38,7 @@ class Viewer:
     app: Codenv
     actor: Actor
     csrf: str
+    session_id: int
 
 
 @dataclass(frozen=True)
@@ -60,11 +56,10 @@ class Submitted(Viewer):
 
 
 def _viewer(request: Request) -> Viewer:
-    session = current_session(request)
+    session = session_of(request)
     if session is None:
         raise LoginRequired
-    app = codenv_of(request)
-    return Viewer(app, session_actor(app, request, session), session.csrf)
+    return Viewer(codenv_of(request), session.actor, session.csrf, session.id)
 
 
 ViewerDep = Annotated[Viewer, Depends(_viewer)]
@@ -79,7 +74,7 @@ async def _submitted(request: Request, viewer: ViewerDep) -> Submitted:
         if isinstance(value, str):
             lists.setdefault(key, []).append(value)
     fields = {key: values[-1] for key, values in lists.items()}
-    return Submitted(viewer.app, viewer.actor, viewer.csrf, fields, lists)
+    return Submitted(viewer.app, viewer.actor, viewer.csrf, viewer.session_id, fields, lists)
 
 
 Caller = Annotated[Call, Depends(_caller)]

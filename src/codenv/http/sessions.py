@@ -1,109 +1,69 @@
-"""Browser sessions: which user a browser is logged in as, and the session's CSRF token.
+"""Browser sessions over HTTP: the cookies that carry a session (services/sessions.py keeps the
+session itself, as a row).
 
-A session is today a signed cookie (HMAC-SHA256 with the node's secret key; HttpOnly,
-SameSite=Strict, Secure over HTTPS) beside a readable `codenv_csrf` cookie that scripts repeat
-in a header (double submit). Nothing outside this module knows that: the rest of the server
-uses `open_sessions`, `start_session`, `current_session` and `end_session` only, so sessions
-kept as rows on the server can replace the cookie's content here alone.
+`codenv_session` holds the session's random secret (HttpOnly, SameSite=Strict, Secure over
+HTTPS); `codenv_csrf`, readable by the page's scripts, holds its CSRF token, which they repeat
+in a header (double submit). Nothing outside this module knows the cookies: the rest of the
+server uses `open_sessions`, `start_session`, `current_session` and `end_session` only.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import os
-import secrets
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request, Response
 from starlette.datastructures import State
 
+from codenv.services import sessions
+from codenv.services.actor import Actor
+from codenv.services.app import Codenv
+from codenv.services.sessions import ActiveSession
+
 SESSION_COOKIE = "codenv_session"
 CSRF_COOKIE = "codenv_csrf"
-SESSION_SECONDS = 12 * 3600
+# Before sessions were rows, cookies were signed with this key; nothing uses it any more.
+_OLD_SIGNING_KEY = Path("config") / "secret_key"
 
 
-@dataclass(frozen=True)
-class Session:
-    user_id: int
-    expires: int
-    csrf: str
+def open_sessions(_state: State, home: Path) -> None:
+    """At start-up: the key that signed the cookies of old goes (a stale secret is no use)."""
+    (home / _OLD_SIGNING_KEY).unlink(missing_ok=True)
 
 
-def _secret_key(home: Path) -> bytes:
-    """The node's signing key, made once (0600) in `config/secret_key`."""
-    path = home / "config" / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
-def open_sessions(state: State, home: Path) -> None:
-    """Get the server ready to hand out and check sessions (once, at start-up)."""
-    state.session_key = _secret_key(home)
-
-
-def _key(request: Request) -> bytes:
-    key: bytes = request.app.state.session_key
-    return key
-
-
-def _sign(key: bytes, payload: bytes) -> str:
-    return hmac.new(key, payload, hashlib.sha256).hexdigest()
-
-
-def _encode(key: bytes, session: Session) -> str:
-    payload = base64.urlsafe_b64encode(json.dumps(session.__dict__).encode())
-    return f"{payload.decode()}.{_sign(key, payload)}"
-
-
-def _decode(key: bytes, value: str) -> Session | None:
-    payload, _, signature = value.partition(".")
-    if not hmac.compare_digest(_sign(key, payload.encode()), signature):
-        return None
-    try:
-        session = Session(**json.loads(base64.urlsafe_b64decode(payload)))
-    except (ValueError, TypeError):
-        return None
-    return session if session.expires > time.time() else None
-
-
-def start_session(request: Request, response: Response, user_id: int) -> Session:
-    """Log the browser in as `user_id`: the response carries the session."""
-    session = Session(user_id, int(time.time()) + SESSION_SECONDS, secrets.token_urlsafe(24))
+def start_session(request: Request, response: Response, app: Codenv, actor: Actor) -> str:
+    """Log the browser in as `actor` (just authenticated): the response carries the session's
+    cookies; returns its CSRF token."""
+    agent = request.headers.get("User-Agent", "")
+    started = sessions.start_session(app, actor, user_agent=agent)
     secure = request.url.scheme == "https"
     for name, value, httponly in (
-        (SESSION_COOKIE, _encode(_key(request), session), True),
+        (SESSION_COOKIE, started.secret, True),
         # Readable by the page's scripts, which repeat it in X-CSRF-Token.
-        (CSRF_COOKIE, session.csrf, False),
+        (CSRF_COOKIE, started.csrf, False),
     ):
         response.set_cookie(
             name,
             value,
-            max_age=SESSION_SECONDS,
+            max_age=started.max_age,
             httponly=httponly,
             secure=secure,
             samesite="strict",
             path="/",
         )
-    return session
+    return started.csrf
 
 
-def current_session(request: Request) -> Session | None:
-    """The request's valid, unexpired session, or None."""
-    value = request.cookies.get(SESSION_COOKIE)
-    return _decode(_key(request), value) if value else None
+def current_session(app: Codenv, request: Request, source: str) -> ActiveSession | None:
+    """The request's live session, or None (found once per request)."""
+    if not hasattr(request.state, "session"):
+        secret = request.cookies.get(SESSION_COOKIE, "")
+        request.state.session = sessions.resume_session(app, secret, source=source)
+    found: ActiveSession | None = request.state.session
+    return found
 
 
-def end_session(_request: Request, response: Response) -> None:
-    """Log the browser out (the request is part of the interface: a session kept as a row on
-    the server is found through it)."""
+def end_session(request: Request, response: Response, app: Codenv, source: str) -> None:
+    """Log the browser out: its session ends on the server, and its cookies are dropped."""
+    sessions.end_session(app, request.cookies.get(SESSION_COOKIE, ""), source=source)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

@@ -1,9 +1,9 @@
 """Uploads and downloads pass through a private temporary directory, one per request.
 
-Every upload, an API body or a console form, has the same cap (`Settings.max_upload_bytes`):
-a body is refused (InvalidInput, field `file`) as soon as its Content-Length says it is too
-large, or when its bytes pass the cap, so it never fills the disk. The temporary directory is
-removed when the request is done, also when it fails. File work runs in worker threads.
+Upload bodies are capped before they reach a route (`http.limits`: `Settings.max_upload_bytes`
+for uploads, `Settings.max_body_bytes` for every other form), so they never fill the disk or
+the memory. The temporary directory is removed when the request is done, also when it fails.
+File work runs in worker threads.
 """
 
 from __future__ import annotations
@@ -22,52 +22,17 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
-from starlette.types import Message
 
 from codenv.domain.errors import InvalidInput
+from codenv.domain.limits import check_path_size
 
 DOWNLOAD_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _COPY_CHUNK = 1 << 20
 
 
-def _cap(request: Request) -> int:
-    cap: int = request.app.state.codenv.settings.max_upload_bytes
-    return cap
-
-
-def _too_large(cap: int) -> InvalidInput:
-    return InvalidInput(f"the upload is larger than the limit of {_size(cap)}", field="file")
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if count >= scale:
-            return f"{count / scale:g} {unit}"
-    return f"{count} bytes"
-
-
-def capped(request: Request) -> Request:
-    """The request, whose body can be read only up to the cap."""
-    cap = _cap(request)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise _too_large(cap)
-    received = 0
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > cap:
-            raise _too_large(cap)
-        return message
-
-    return Request(request.scope, receive)
-
-
 async def read_form(request: Request) -> FormData:
-    """A console form (its files spooled to disk by Starlette in worker threads), capped."""
-    return await capped(request).form()
+    """A console form (its files spooled to disk by Starlette in worker threads)."""
+    return await request.form()
 
 
 @asynccontextmanager
@@ -85,7 +50,7 @@ async def staged_body(request: Request, filename: str) -> AsyncIterator[Path]:
     async with _staging_dir("codenv-upload-") as workdir:
         target = workdir / filename
         async with await anyio.open_file(target, "wb") as handle:
-            async for chunk in capped(request).stream():
+            async for chunk in request.stream():
                 await handle.write(chunk)
         yield target
 
@@ -96,6 +61,7 @@ def upload_name(chosen: object) -> str:
     name = PurePosixPath((raw or "").replace("\\", "/")).name
     if name in ("", ".", ".."):
         raise InvalidInput("choose a file to upload", field="file")
+    check_path_size(name)  # before the name is used on the disk
     return name
 
 

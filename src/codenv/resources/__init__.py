@@ -2,7 +2,6 @@
 
 from codenv.resources.confine import Entry, confined
 from codenv.resources.files import (
-    ZIP_MAX_BYTES,
     get_file,
     list_dir,
     open_file,
@@ -13,10 +12,11 @@ from codenv.resources.files import (
     remove,
     stat_entry,
 )
+from codenv.resources.quota import WriteLimits
 
 __all__ = [
-    "ZIP_MAX_BYTES",
     "Entry",
+    "WriteLimits",
     "confined",
     "get_file",
     "list_dir",

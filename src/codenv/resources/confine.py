@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from codenv.domain.errors import Conflict, InvalidInput, NotFound
+from codenv.domain.limits import check_path_size
 
 CHUNK = 1024 * 1024
 EntryKind = Literal["file", "dir", "link"]
@@ -71,8 +72,10 @@ def not_found(rel: str) -> NotFound:
 
 
 def split_rel(rel: str) -> list[str]:
-    """The components of a relative path ('' and '.' dropped); refuses what could escape."""
-    if "\x00" in rel or rel.startswith("/") or os.path.isabs(rel):
+    """The components of a relative path ('' and '.' dropped); refuses what could escape, and
+    what is too long or too deep (before any disk access: each level costs a lookup)."""
+    check_path_size(rel)
+    if rel.startswith("/") or os.path.isabs(rel):
         raise outside_error(rel)
     parts = [part for part in rel.split("/") if part not in ("", ".")]
     if ".." in parts:

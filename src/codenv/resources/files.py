@@ -40,10 +40,18 @@ from codenv.resources.confine import (
     split_rel,
     write_target,
 )
+from codenv.resources.quota import (
+    DEFAULT_LIMITS,
+    Budget,
+    WriteLimits,
+    check_member_count,
+    file_budget,
+    zip_budget,
+)
 
 __all__ = [
-    "ZIP_MAX_BYTES",
     "Entry",
+    "WriteLimits",
     "confined",
     "get_file",
     "list_dir",
@@ -140,14 +148,20 @@ def get_file(root: Path, rel: str, dest: Path) -> Path:
 # ---------------------------------------------------------------- writing
 
 
-def put_file(root: Path, source: Path, dest: str | None = None) -> Entry:
+def put_file(
+    root: Path, source: Path, dest: str | None = None, *, limits: WriteLimits = DEFAULT_LIMITS
+) -> Entry:
     """Copy the local file `source` into the root at `dest` (default: its name at top level).
 
     An existing directory at `dest` (or a `dest` ending with '/') receives it under its name.
+    Refused when the root would pass its quota.
     """
     if not source.is_file():
         raise NotFound(f"no such file: {str(source)!r}", field="source")
     target = resolve_target(root, dest or "", source.name)
+    budget = file_budget(root, limits)
+    if budget is not None:
+        budget.check(source.stat().st_size)
     with open(source, "rb") as stream:
         return write_target(root, target, iter(lambda: stream.read(CHUNK), b""))
 
@@ -180,7 +194,6 @@ def remove(root: Path, rel: str) -> None:
 
 # ---------------------------------------------------------------- zip archives
 
-ZIP_MAX_BYTES = 10 * 1024**3
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # a corrupt archive, an unsupported compression method, an encrypted member, a CRC mismatch
 _ZIP_ERRORS = (
@@ -200,41 +213,39 @@ class _Member:
 
 
 def put_zip(
-    root: Path, archive: Path, dest: str = "", *, max_bytes: int = ZIP_MAX_BYTES
+    root: Path, archive: Path, dest: str = "", *, limits: WriteLimits = DEFAULT_LIMITS
 ) -> list[Entry]:
     """Unpack a zip archive into the directory `dest`; its entries, sorted by path.
 
     The whole archive is checked before anything is written, and refused (InvalidInput) if a
     member is absolute, has a `..` component, is a symlink or special file, would land
-    outside the root (also through a symlink already there), or if the total uncompressed
-    size exceeds `max_bytes` (zip bombs).
+    outside the root (also through a symlink already there), or if it has too many members
+    or unpacks to more than its limit or the root's quota allows (zip bombs, `quota`).
     """
     base_parts = split_rel(dest)
     if not archive.is_file():
         raise NotFound(f"no such archive: {str(archive)!r}", field="archive")
+    check_member_count(archive, limits.zip_members)
     root_real(root, create=True)
     if base_parts and confined(root, dest, must_exist=False).is_file():
         raise Conflict(f"{dest!r} is a file, not a directory", field="path")
+    budget = zip_budget(root, limits)
     try:
         with zipfile.ZipFile(archive) as zipped:
-            members = _check_members(root, zipped, base_parts, max_bytes)
-            return _unpack(root, zipped, members, max_bytes)
+            members = _check_members(root, zipped, base_parts, budget)
+            return _unpack(root, zipped, members, budget)
     except _ZIP_ERRORS as error:
         raise InvalidInput(f"unreadable zip archive: {error}", field="archive") from None
 
 
 def _check_members(
-    root: Path, zipped: zipfile.ZipFile, base: list[str], max_bytes: int
+    root: Path, zipped: zipfile.ZipFile, base: list[str], budget: Budget
 ) -> list[_Member]:
+    infos = zipped.infolist()
+    budget.check(sum(info.file_size for info in infos))  # as declared; counted again later
     members: list[_Member] = []
-    total = 0
-    for info in zipped.infolist():
+    for info in infos:
         member = _check_member(root, info, base)
-        total += info.file_size
-        if total > max_bytes:
-            raise InvalidInput(
-                f"the archive unpacks to more than {max_bytes} bytes", field="archive"
-            )
         if member is not None:
             with zipped.open(info):  # unsupported compression, encryption, bad header
                 members.append(member)
@@ -282,7 +293,7 @@ def _check_file_dir_clashes(members: list[_Member]) -> None:
 
 
 def _unpack(
-    root: Path, zipped: zipfile.ZipFile, members: list[_Member], max_bytes: int
+    root: Path, zipped: zipfile.ZipFile, members: list[_Member], budget: Budget
 ) -> list[Entry]:
     base = root_real(root)
     written = [0]
@@ -293,15 +304,15 @@ def _unpack(
             continue
         target = resolve_target(root, member.rel, None)
         with zipped.open(member.info) as stream:
-            write_target(root, target, _counted(stream, written, max_bytes))
+            write_target(root, target, _counted(stream, written, budget))
     rels = sorted({member.rel for member in members})
     return [stat_entry(root, rel) for rel in rels]
 
 
-def _counted(stream: IO[bytes], written: list[int], limit: int) -> Iterator[bytes]:
-    """The stream's chunks; refused past `limit` bytes in all (sizes in a zip can lie)."""
+def _counted(stream: IO[bytes], written: list[int], budget: Budget) -> Iterator[bytes]:
+    """The stream's chunks; refused past the budget in all (sizes in a zip can lie)."""
     while chunk := stream.read(CHUNK):
         written[0] += len(chunk)
-        if written[0] > limit:
-            raise InvalidInput(f"the archive unpacks to more than {limit} bytes", field="archive")
+        if written[0] > budget.size:
+            raise budget.refusal()
         yield chunk

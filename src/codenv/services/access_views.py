@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from codenv.domain.secrets import mask_secrets
-from codenv.domain.spec import masked_spec
+from codenv.domain.spec_masking import masked_spec
 from codenv.services.views import as_utc
 from codenv.storage.models import (
     ApiTokenRow,
@@ -166,12 +166,6 @@ class EnvPermissions:
         }
 
 
-def _shown_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    shown = masked_spec(spec)
-    shown["requested"] = mask_secrets(str(shown.get("requested", "")))
-    return shown
-
-
 @dataclass(frozen=True)
 class RequestInfo:
     id: int
@@ -192,10 +186,10 @@ class RequestInfo:
             id=row.id,
             name=row.name,
             requester=row.requester,
-            spec=_shown_spec(row.spec),
-            message=row.message,
+            spec=masked_spec(row.spec),
+            message=mask_secrets(row.message),
             status=row.status,
-            reason=row.reason,
+            reason=mask_secrets(row.reason),
             decided_by=row.decided_by,
             decided_at=iso(row.decided_at),
             build_id=row.build_id,

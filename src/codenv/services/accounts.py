@@ -3,6 +3,8 @@
 User and group names are unique, compared case-insensitively. Passwords are hashed with argon2
 (`argon2-cffi`); the hash never leaves this module. A change that would leave the node without
 an active administrator is refused (the local CLI administrator can always repair a node).
+A password change or reset, disabling and deleting a user end that user's browser sessions at
+once (re-enabling a user revives none of them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +28,7 @@ from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
 from codenv.storage import queries
-from codenv.storage.models import GroupRow, MembershipRow, UserRow
+from codenv.storage.models import GroupRow, MembershipRow, SessionRow, UserRow
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
@@ -112,6 +115,12 @@ def admin_session(app: Codenv, actor: Actor, what: str) -> Iterator[Session]:
         yield session
 
 
+def end_sessions_of(session: Session, user_id: int) -> int:
+    """End every browser session of the user, in the caller's unit of work; how many."""
+    ended = session.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
+    return ended.rowcount if isinstance(ended, CursorResult) else 0
+
+
 # --- users --------------------------------------------------------------------------------
 
 
@@ -180,12 +189,33 @@ def update_user(
             user.display_name = changes["display_name"] = _text(display_name, 256, "display_name")
         if active is not None:
             user.active = changes["active"] = active
+        if active is False:
+            changes["sessions_ended"] = end_sessions_of(session, user.id)
         add_entry(session, actor, "user.update", user.name, changes)
     return get_user(app, actor, name)
 
 
 def disable_user(app: Codenv, actor: Actor, name: str) -> UserInfo:
     return update_user(app, actor, name, active=False)
+
+
+def delete_user(app: Codenv, actor: Actor, name: str) -> None:
+    """Remove a user with their memberships, API tokens and sessions. Refused while they own
+    code envs: a new user of the same name would own them."""
+    with admin_session(app, actor, "delete users") as session, _keeping_an_admin(session):
+        user = queries.require_user(session, name)
+        owned = [
+            env.name for env in queries.all_envs(session) if name_key(env.owner) == user.name_key
+        ]
+        if owned:
+            raise Conflict(
+                f"user {user.name!r} owns code envs ({', '.join(owned)}): give them another "
+                "owner first",
+                field="name",
+            )
+        end_sessions_of(session, user.id)
+        session.delete(user)
+        add_entry(session, actor, "user.delete", user.name)
 
 
 def set_password(
@@ -206,7 +236,8 @@ def set_password(
         if not actor.is_admin and not verify_password(user, current_password or ""):
             raise PermissionDenied("the current password is wrong", field="current_password")
         user.password_hash = hash_password(new_password)
-        add_entry(session, actor, "user.password", user.name, {"own": own})
+        ended = end_sessions_of(session, user.id)
+        add_entry(session, actor, "user.password", user.name, {"own": own, "sessions_ended": ended})
 
 
 # --- groups -------------------------------------------------------------------------------

@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session
 from codenv.domain.builds import BuildStatus, check_transition
 from codenv.domain.errors import AlreadyExists, Conflict
 from codenv.domain.names import name_key, validate_env_name
-from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages, masked_spec
+from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_packages
+from codenv.domain.spec_masking import keep_secrets, masked_spec, shown_spec
 from codenv.envdirs import kernels
 from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import FULL, UPDATE, Actor, env_for, may_use, require_create
 from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
+from codenv.services.boxes import require_sandbox
 from codenv.services.builds import enqueue_build
 from codenv.services.interpreters import discovery
 from codenv.services.kept_resources import set_aside
@@ -53,6 +55,7 @@ def create_env(
     require_create(actor)
     check_new_name(app, name)
     check_spec(app, spec)
+    require_sandbox(app)
     try:
         with app.db.session() as session:
             env = CodeEnvRow(
@@ -73,15 +76,19 @@ def create_env(
 
 
 def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> EnvSpec:
-    """Change the saved spec without building (Save); nothing is saved unless it validates."""
+    """Change the saved spec without building (Save); nothing is saved unless it validates.
+
+    Lines and options sent back as they were shown (credentials masked) keep their stored
+    credentials. Returns the saved spec as the caller may see it: masked."""
     with app.db.session() as session:
         env = env_for(session, actor, name, UPDATE)
-        old, spec = env.spec, apply_changes(EnvSpec.from_dict(env.spec), changes)
+        old, stored = env.spec, EnvSpec.from_dict(env.spec)
+    spec = keep_secrets(apply_changes(stored, changes), stored)
     check_spec(app, spec)
     with app.db.session() as session:
         queries.require_env(session, name).spec = spec.to_dict()
     record(app, actor, "env.save", env.name, spec_changes(old, spec.to_dict()))
-    return spec
+    return shown_spec(spec)
 
 
 def _status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from sqlalchemy import select
 
 from codenv.domain.errors import InvalidSpec, NotFound
@@ -24,6 +27,19 @@ def discovery(app: Codenv) -> Discovery:
 
 def list_pythons(app: Codenv, actor: Actor) -> Discovery:
     return discovery(app)
+
+
+def pythons_shown(app: Codenv, actor: Actor) -> dict[str, Any]:
+    """The interpreters as `actor` may see them: the server's paths (and the interpreters
+    refused, with their paths) for administrators only."""
+    found = discovery(app)
+    if actor.is_admin:
+        return {
+            "interpreters": [item.to_dict() for item in found.found],
+            "refused": [asdict(item) for item in found.refused],
+        }
+    shown = [{**item.to_dict(), "path": None} for item in found.found]
+    return {"interpreters": shown, "refused": []}
 
 
 def add_python(app: Codenv, actor: Actor, path: str) -> Interpreter:

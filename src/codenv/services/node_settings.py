@@ -7,9 +7,11 @@ one process (CLI, server) is seen by all at their next call.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from codenv.domain.errors import InvalidInput
@@ -32,17 +34,22 @@ def code_envs_settings(app: Codenv) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
-def update_code_envs_settings(app: Codenv, actor: Actor, changes: dict[str, Any]) -> None:
-    """Merge `changes` into `codeEnvsSettings` and write the file atomically."""
-    require_admin(actor, "change the node's settings")
+def _write_config(app: Codenv, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to the file's content and write it back atomically."""
     path = app.settings.config_file
     with _WRITE_LOCK:
         config = read_config(app)
-        config.setdefault("codeEnvsSettings", {}).update(changes)
+        change(config)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(config, indent=2) + "\n", "utf-8")
         os.replace(temporary, path)
+
+
+def update_code_envs_settings(app: Codenv, actor: Actor, changes: dict[str, Any]) -> None:
+    """Merge `changes` into `codeEnvsSettings` and write the file atomically."""
+    require_admin(actor, "change the node's settings")
+    _write_config(app, lambda config: config.setdefault("codeEnvsSettings", {}).update(changes))
     record(app, actor, "settings.update", "codeEnvsSettings", changes)
 
 
@@ -92,6 +99,39 @@ def set_local_source_roots(app: Codenv, actor: Actor, roots: list[str]) -> list[
     return checked
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_proxies(app: Codenv) -> tuple[Network, ...]:
+    """The addresses whose `X-Forwarded-For` is believed (`trustedProxies`; none by default,
+    so a request's source is its TCP peer). An entry that is no address is ignored."""
+    listed: Any = read_config(app).get("trustedProxies", [])
+    networks = []
+    for entry in listed if isinstance(listed, list) else []:
+        try:
+            networks.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
+
+
+def set_trusted_proxies(app: Codenv, actor: Actor, proxies: list[str]) -> list[str]:
+    """The reverse proxies in front of this server: addresses or networks (`10.0.0.0/8`)."""
+    require_admin(actor, "change the node's settings")
+    checked = []
+    for entry in proxies:
+        try:
+            checked.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise InvalidInput(
+                f"{entry!r} is not an IP address or network", field="proxies"
+            ) from None
+    listed = sorted(set(checked))
+    _write_config(app, lambda config: config.update(trustedProxies=listed))
+    record(app, actor, "settings.update", "trustedProxies", {"trustedProxies": listed})
+    return listed
+
+
 def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
     """The node's code env settings as they may be shown (credentials masked)."""
     require_admin(actor, "read the node's settings")
@@ -102,6 +142,7 @@ def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
         "default_index": mask_secrets(app.settings.index_url),
         "allow_requests": requests_allowed(app),
         "allowed_local_source_roots": list(settings.get("allowedLocalSourceRoots", [])),
+        "trusted_proxies": [str(network) for network in trusted_proxies(app)],
         "revision_retention": app.settings.retention,
         "resolution_ttl_seconds": app.settings.resolution_ttl_seconds,
         "supported_install_options": list(INSTALL_OPTIONS),

@@ -2,6 +2,8 @@
 
 Reading them needs the right to use the env; changing them needs `manage_users` (the owner,
 a group granted manage_users, administrators and those who may manage all code envs).
+Giving the env to another owner is for its owner and those who manage all code envs only: a
+manage_users grantee could otherwise make itself the owner and take the env away.
 The rules themselves live in `services/actor.py`.
 """
 
@@ -11,10 +13,18 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from codenv.domain.errors import InvalidInput
+from codenv.domain.errors import InvalidInput, PermissionDenied
 from codenv.domain.names import name_key
 from codenv.services.access_views import EnvPermissions, Grant
-from codenv.services.actor import LEVEL_NAMES, LEVELS, MANAGE_USERS, Actor, env_for, env_level
+from codenv.services.actor import (
+    LEVEL_NAMES,
+    LEVELS,
+    MANAGE_USERS,
+    Actor,
+    env_for,
+    env_level,
+    owns,
+)
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
 from codenv.storage import queries
@@ -59,6 +69,15 @@ def _checked_grants(
     return checked
 
 
+def _require_owner_change(actor: Actor, env: CodeEnvRow) -> None:
+    if not (owns(actor, env) or actor.manages_all):
+        raise PermissionDenied(
+            f"only the owner of code env {env.name!r}, administrators and users who may manage "
+            "all code envs may give it to another owner",
+            field="owner",
+        )
+
+
 def _new_owner(session: Session, owner: str) -> str:
     user = queries.user_by_name(session, owner)
     if user is None:
@@ -83,6 +102,7 @@ def set_permissions(
         env = env_for(session, actor, name, MANAGE_USERS)
         changes: dict[str, object] = {}
         if owner is not None and name_key(owner) != name_key(env.owner):
+            _require_owner_change(actor, env)
             env.owner = changes["owner"] = _new_owner(session, owner)
         if usable_by_all is not None and usable_by_all != env.usable_by_all:
             env.usable_by_all = changes["usable_by_all"] = usable_by_all

@@ -1,7 +1,9 @@
 """The managed resources directory: init script and its options, env vars, files.
 
 Reading needs the right to use the env; writing (files, the script, which runs code on the
-server) needs the right to update it.
+server) needs the right to update it, and so does reading the script (it may hold secrets;
+even then, credentials in its URLs are shown masked). Writes are bounded by the node's limits:
+the env's resources quota, and what one zip may unpack to.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codenv.domain.builds import BuildKind
+from codenv.domain.limits import check_path_size
+from codenv.domain.secrets import mask_secrets
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.envdirs.layout import EnvLayout
 from codenv.resources import files
@@ -43,16 +47,19 @@ def _layout(app: Codenv, actor: Actor, name: str, *, write: bool) -> tuple[EnvLa
         return EnvLayout.of(app.settings.envs_dir, env.name), EnvSpec.from_dict(env.spec)
 
 
-def require_files_write(app: Codenv, actor: Actor, name: str) -> None:
-    """Check the right to write files before anything is received (uploads can be large)."""
+def require_files_write(app: Codenv, actor: Actor, name: str, path: str = "") -> None:
+    """Check the right to write files, and the size of the path to write to, before anything
+    is received (uploads can be large)."""
     _layout(app, actor, name, write=True)
+    check_path_size(path)
 
 
 def get_init_script(app: Codenv, actor: Actor, name: str) -> InitScript:
-    layout, spec = _layout(app, actor, name, write=False)
+    """The script (masked) and its options, for those who may change it."""
+    layout, spec = _layout(app, actor, name, write=True)
     return InitScript(
         layout.root.name,
-        spec.resources_init_script,
+        mask_secrets(spec.resources_init_script),
         spec.run_init_script_on_update,
         spec.run_init_script_on_api_node,
     )
@@ -67,7 +74,9 @@ def set_init_script(
     run_on_update: bool | None = None,
     run_on_api_node: bool | None = None,
 ) -> InitScript:
-    """Save the script and its options (the spec changes; nothing runs until an update)."""
+    """Save the script and its options (the spec changes; nothing runs until an update).
+
+    Lines sent back as they were shown (credentials masked) keep their stored credentials."""
     changes = SpecChanges(
         resources_init_script=script,
         run_init_script_on_update=run_on_update,
@@ -108,13 +117,23 @@ def put_files(
 ) -> list[files.Entry]:
     layout, _ = _layout(app, actor, name, write=True)
     layout.resources_dir.mkdir(parents=True, exist_ok=True)
+    limits = _write_limits(app)
     if unzip:
-        written = files.put_zip(layout.resources_dir, source, dest or "")
+        written = files.put_zip(layout.resources_dir, source, dest or "", limits=limits)
     else:
-        written = [files.put_file(layout.resources_dir, source, dest)]
+        written = [files.put_file(layout.resources_dir, source, dest, limits=limits)]
     details = {"dest": dest or "", "unzip": unzip, "entries": len(written)}
     record(app, actor, "env.resources.put", layout.root.name, details)
     return written
+
+
+def _write_limits(app: Codenv) -> files.WriteLimits:
+    settings = app.settings
+    return files.WriteLimits(
+        unzip_bytes=settings.max_unzip_bytes,
+        zip_members=settings.max_zip_members,
+        quota=settings.resources_quota_bytes,
+    )
 
 
 def get_file(app: Codenv, actor: Actor, name: str, path: str, dest: Path) -> Path:

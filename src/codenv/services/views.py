@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import FULL, MANAGE_USERS, UPDATE, USE, Actor, env_level
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow
 
@@ -51,7 +52,8 @@ class BuildInfo:
             rebuild=row.rebuild,
             requested_by=row.requested_by,
             revision=row.revision,
-            error=row.error,
+            # A failed step's message may quote a requirement line or an index URL.
+            error=mask_secrets(row.error) if row.error else None,
             created_at=_iso(row.created_at),
             started_at=_iso(row.started_at),
             finished_at=_iso(row.finished_at),

@@ -1,5 +1,5 @@
 """SQLAlchemy 2 models: code envs, revisions, builds, build slots, configured interpreters;
-users, groups, API tokens, env grants, code env requests and the audit log."""
+users, groups, API tokens, browser sessions, env grants, code env requests and the audit log."""
 
 from __future__ import annotations
 
@@ -204,6 +204,24 @@ class LoginFailureRow(Base):
     failures: Mapped[int] = mapped_column(default=0)
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
     blocked_until: Mapped[datetime | None]
+
+
+class SessionRow(Base):
+    """A browser session: the cookie holds a random secret, the row only its SHA-256."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(128), default="")
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+
+    user: Mapped[UserRow] = relationship(lazy="joined")
 
 
 class EnvGrantRow(Base):

@@ -1,4 +1,5 @@
-"""Administration pages: settings, users and groups, API tokens, the requests inbox, the audit log.
+"""Administration pages: settings, users and groups, API tokens, the requests inbox, the audit log
+(sessions and kept resources: admin_node.py).
 
 Administrators only, except API tokens, where everyone manages their own. Each page calls the
 service that checks the right again (a forced form post is refused with the 403 page); errors
@@ -9,32 +10,38 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.domain.secrets import mask_secrets
-from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
-from codenv.services import accounts, audit, node_settings, requests, tokens
-from codenv.services.actor import require_admin
-from codenv.web.render import ConsoleRoute, render_form, see_other
+from codenv.http.deps import Submitted, SubmittedDep, Viewer, ViewerDep
+from codenv.http.params import RowId
+from codenv.services import accounts, audit, boxes, node_settings, requests, tokens
+from codenv.services.actor import Actor, require_admin
+from codenv.services.app import Codenv
+from codenv.web.render import ConsoleRoute, render_form, see_other, viewer_context
 
 router = APIRouter(route_class=ConsoleRoute)
 
 ADMIN_TABS = (
     ("settings", "Settings", "/admin/settings"),
     ("users", "Users and groups", "/admin/users"),
+    ("sessions", "Sessions", "/admin/sessions"),
     ("tokens", "API tokens", "/admin/tokens"),
     ("requests", "Requests", "/admin/requests"),
+    ("kept", "Kept resources", "/admin/kept-resources"),
     ("audit", "Audit log", "/admin/audit"),
 )
 MASKED_MARK = "***@"
 AUDIT_LIMIT = 200
 
 
-def _context(viewer: Viewer, tab: str, **context: Any) -> dict[str, Any]:
-    return {"user": viewer.actor, "csrf": viewer.csrf, "tab": tab, "tabs": ADMIN_TABS, **context}
+def admin_context(viewer: Viewer, tab: str, **context: Any) -> dict[str, Any]:
+    """What every Administration page shows: its tabs, the one shown, the viewer."""
+    return {**viewer_context(viewer), "tab": tab, "tabs": ADMIN_TABS, **context}
 
 
 @router.get("/admin")
@@ -49,6 +56,8 @@ def _settings_page(viewer: Viewer, failed: CodenvError | None = None, **context:
     shown = node_settings.show_settings(viewer.app, viewer.actor)
     values: dict[str, Any] = {
         "install_text": "\n".join(shown["install_options"]),
+        "roots_text": "\n".join(shown["allowed_local_source_roots"]),
+        "proxies_text": "\n".join(shown["trusted_proxies"]),
         "field": None,
         "saved": None,
     }
@@ -57,7 +66,8 @@ def _settings_page(viewer: Viewer, failed: CodenvError | None = None, **context:
         "admin_settings.html",
         failed,
         settings=shown,
-        **_context(viewer, "settings", **values),
+        sandbox=boxes.sandbox_mode(viewer.app),
+        **admin_context(viewer, "settings", **values),
     )
 
 
@@ -108,6 +118,45 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+@router.post("/admin/settings/sandbox")
+def set_sandbox(form: SubmittedDep) -> Response:
+    mode = form.text("mode")
+    try:
+        boxes.set_sandbox_mode(form.app, form.actor, mode)
+    except CodenvError as error:
+        return _settings_page(form, error, field="mode")
+    saved = (
+        "The sandbox is off: builds now run unsandboxed."
+        if mode == boxes.OFF
+        else "Builds run in the sandbox again."
+    )
+    return _settings_page(form, saved=saved)
+
+
+def _save_lines(
+    form: Submitted, field: str, save: Callable[[Codenv, Actor, list[str]], object], saved: str
+) -> Response:
+    """A setting given one item a line (`field`), saved by `save`; its error shown in place."""
+    text = form.text(field)
+    try:
+        save(form.app, form.actor, _lines(text))
+    except CodenvError as error:
+        return _settings_page(form, error, field=field, **{f"{field}_text": text})
+    return _settings_page(form, saved=saved)
+
+
+@router.post("/admin/settings/local-source-roots")
+def set_local_source_roots(form: SubmittedDep) -> Response:
+    saved = "The local source directories were saved."
+    return _save_lines(form, "roots", node_settings.set_local_source_roots, saved)
+
+
+@router.post("/admin/settings/trusted-proxies")
+def set_trusted_proxies(form: SubmittedDep) -> Response:
+    saved = "The trusted proxies were saved."
+    return _save_lines(form, "proxies", node_settings.set_trusted_proxies, saved)
+
+
 # Users and groups ---------------------------------------------------------------------------
 
 
@@ -119,7 +168,7 @@ def _users_page(viewer: Viewer, failed: CodenvError | None = None, **context: An
         failed,
         users=accounts.list_users(viewer.app, viewer.actor),
         groups=accounts.list_groups(viewer.app, viewer.actor),
-        **_context(viewer, "users", **values),
+        **admin_context(viewer, "users", **values),
     )
 
 
@@ -185,7 +234,7 @@ def _tokens_page(viewer: Viewer, failed: CodenvError | None = None, **context: A
         "admin_tokens.html",
         failed,
         tokens=tokens.list_tokens(viewer.app, viewer.actor),
-        **_context(viewer, "tokens", **values),
+        **admin_context(viewer, "tokens", **values),
     )
 
 
@@ -205,7 +254,7 @@ def create_token(form: SubmittedDep) -> Response:
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, form: SubmittedDep) -> Response:
+def revoke_token(token_id: RowId, form: SubmittedDep) -> Response:
     revoked = tokens.revoke_token(form.app, form.actor, token_id)
     return _tokens_page(form, saved=f"The token {revoked.prefix}… was revoked.")
 
@@ -223,7 +272,7 @@ def _requests_page(viewer: Viewer, failed: CodenvError | None = None, **context:
         requests=listed,
         pending=sum(1 for item in listed if item.status == "pending"),
         allowed=node_settings.requests_allowed(viewer.app),
-        **_context(viewer, "requests", **values),
+        **admin_context(viewer, "requests", **values),
     )
 
 
@@ -233,7 +282,7 @@ def inbox(viewer: ViewerDep) -> Response:
 
 
 @router.post("/admin/requests/{request_id}/approve")
-def approve(request_id: int, form: SubmittedDep) -> Response:
+def approve(request_id: RowId, form: SubmittedDep) -> Response:
     try:
         info, created = requests.approve_request(form.app, form.actor, request_id)
     except CodenvError as error:
@@ -242,7 +291,7 @@ def approve(request_id: int, form: SubmittedDep) -> Response:
 
 
 @router.post("/admin/requests/{request_id}/reject")
-def reject(request_id: int, form: SubmittedDep) -> Response:
+def reject(request_id: RowId, form: SubmittedDep) -> Response:
     reason = form.text("reason")
     try:
         info = requests.reject_request(form.app, form.actor, request_id, reason)
@@ -279,5 +328,5 @@ def audit_log(viewer: ViewerDep, action: str = "") -> Response:
         entries=shown,
         action=action,
         limit=AUDIT_LIMIT,
-        **_context(viewer, "audit"),
+        **admin_context(viewer, "audit"),
     )

@@ -16,10 +16,11 @@ from codenv.domain.pythons import parse_minor
 from codenv.domain.spec import SpecChanges
 from codenv.envdirs.kernels import kernel_name
 from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
+from codenv.http.params import MAX_ID
 from codenv.services import builds, envs, logs, revisions
 from codenv.services.installed import show_installed
 from codenv.services.views import BuildInfo, EnvInfo
-from codenv.web.render import ConsoleRoute, render, render_form, see_other
+from codenv.web.render import ConsoleRoute, render, render_form, see_other, viewer_context
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -36,8 +37,7 @@ TABS = (
 def page_context(viewer: Viewer, name: str, tab: str, **context: Any) -> dict[str, Any]:
     """What every tab shows; `env.capabilities` says which controls to offer."""
     return {
-        "user": viewer.actor,
-        "csrf": viewer.csrf,
+        **viewer_context(viewer),
         "env": envs.show_env(viewer.app, viewer.actor, name),
         "tab": tab,
         "tabs": TABS,
@@ -168,16 +168,18 @@ def _shown_build(listed: list[BuildInfo], wanted: str | None) -> BuildInfo | Non
     return listed[0] if listed else None
 
 
-@router.get("/envs/{name}/revisions")
-def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Response:
+def _revisions_page(
+    viewer: Viewer, name: str, build: str | None, failed: CodenvError | None = None
+) -> Response:
     context = page_context(viewer, name, "revisions")
     listed = builds.list_builds(viewer.app, viewer.actor, name)
     shown = _shown_build(listed, build)
     log, offset = ("", 0)
     if shown is not None:
         log, offset = logs.read_log(viewer.app, viewer.actor, shown.id)
-    return render(
+    return render_form(
         "env_revisions.html",
+        failed,
         builds=listed,
         revisions=revisions.list_revisions(viewer.app, viewer.actor, name),
         shown=shown,
@@ -187,12 +189,28 @@ def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Re
     )
 
 
+@router.get("/envs/{name}/revisions")
+def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Response:
+    return _revisions_page(viewer, name, build)
+
+
+@router.post("/envs/{name}/builds/{build_id}/cancel")
+def cancel_build(name: str, build_id: str, form: SubmittedDep) -> Response:
+    try:
+        builds.cancel_build(form.app, form.actor, build_id)
+    except CodenvError as error:
+        return _revisions_page(form, name, build_id, error)
+    return see_other(f"/envs/{name}/revisions?build={build_id}")
+
+
 @router.post("/envs/{name}/rollback")
 def rollback(name: str, form: SubmittedDep) -> Response:
     try:
         number = int(form.text("revision"))
     except ValueError:
-        raise InvalidInput("choose a revision to roll back to", field="revision") from None
+        number = 0
+    if not 1 <= number <= MAX_ID:  # a larger one cannot exist (nor be looked up)
+        raise InvalidInput("choose a revision to roll back to", field="revision")
     revisions.rollback(form.app, form.actor, name, number)
     return see_other(f"/envs/{name}/revisions")
 

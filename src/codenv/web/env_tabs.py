@@ -75,7 +75,9 @@ def _resources_page(
 ) -> Response:
     """The tab, with the error of the form that was sent (`failed`) shown in place."""
     context = page_context(viewer, name, "resources")
-    init = resources.get_init_script(viewer.app, viewer.actor, name)
+    # The script may hold secrets: only those who may change it read it.
+    may_update = context["env"].capabilities.may_update
+    init = resources.get_init_script(viewer.app, viewer.actor, name) if may_update else None
     entries: list[Entry] = []
     browse_error: ShownError | None = None
     try:
@@ -86,7 +88,7 @@ def _resources_page(
         "env_resources.html",
         failed,
         init=init,
-        script=init.script if script is None else script,
+        script=init.script if script is None and init else script,
         env_vars=sorted(resources.resource_env_vars(viewer.app, viewer.actor, name).items()),
         path=path,
         parent=_parent(path),

@@ -13,7 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from codenv.domain.errors import CodenvError
+from codenv.http.deps import Viewer
 from codenv.http.errors import ShownError, console_route, in_place
+from codenv.services import boxes
 
 # No inline script or style anywhere: everything comes from /static, from this package.
 SECURITY_HEADERS = {
@@ -27,6 +29,11 @@ SECURITY_HEADERS = {
 }
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 TITLES = {403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Cannot do that"}
+UNSANDBOXED = (
+    "builds run unsandboxed: the code of every spec (packages' setup.py, local sources, init "
+    "scripts) runs as codenv itself and can read the whole node. Turn the sandbox back on in "
+    "Administration › Settings."
+)
 
 
 def human_size(size: int | None) -> str:
@@ -68,6 +75,15 @@ def _environment() -> Environment:
 
 
 TEMPLATES = _environment()
+
+
+def viewer_context(viewer: Viewer) -> dict[str, Any]:
+    """What every page shows of its viewer: who, the session's CSRF token for its forms, and
+    the node's warnings (to administrators)."""
+    warnings = []
+    if viewer.actor.is_admin and boxes.sandbox_mode(viewer.app) == boxes.OFF:
+        warnings.append(UNSANDBOXED)
+    return {"user": viewer.actor, "csrf": viewer.csrf, "warnings": warnings}
 
 
 def render(template: str, /, status: int = 200, **context: Any) -> HTMLResponse:

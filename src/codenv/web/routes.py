@@ -27,12 +27,19 @@ from codenv.services import envs, interpreters, requests
 from codenv.services.actor import Actor, require_create
 from codenv.services.app import Codenv
 from codenv.services.authentication import authenticate_password
-from codenv.web import admin_pages, env_pages
-from codenv.web.render import ConsoleRoute, render, render_form, see_other, static_file
+from codenv.web import admin_node, admin_pages, docs_page, env_pages
+from codenv.web.render import (
+    ConsoleRoute,
+    render,
+    render_form,
+    see_other,
+    static_file,
+    viewer_context,
+)
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
-router.include_router(env_pages.router)
-router.include_router(admin_pages.router)
+for pages in (env_pages, admin_pages, admin_node, docs_page):
+    router.include_router(pages.router)
 
 NOT_INSTALLED = (
     "Only the Python versions installed on this node are offered. For another version, an "
@@ -58,13 +65,13 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 def _log_in(request: Request, name: str, password: str, target: str) -> Response:
+    app = codenv_of(request)
     try:
-        actor = authenticate_password(codenv_of(request), name, password, client_source(request))
+        actor = authenticate_password(app, name, password, client_source(request))
     except CodenvError as error:
         return _login_page(request, error.status, next=target, name=name, error=error.message)
-    assert actor.user_id is not None
     response = see_other(target)
-    start_session(request, response, actor.user_id)
+    start_session(request, response, app, actor)
     forget_login_token(response)
     return response
 
@@ -84,7 +91,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 def logout(request: Request, form: SubmittedDep) -> Response:
     response = see_other("/login")
-    end_session(request, response)
+    end_session(request, response, form.app, form.actor.source)
     return response
 
 
@@ -93,10 +100,9 @@ def env_list(viewer: ViewerDep) -> Response:
     listed = envs.list_envs(viewer.app, viewer.actor)
     return render(
         "envs.html",
-        user=viewer.actor,
-        csrf=viewer.csrf,
         envs=listed,
         may_create=viewer.actor.may_create,
+        **viewer_context(viewer),
     )
 
 
@@ -110,7 +116,6 @@ def _pythons(app: Codenv, actor: Actor) -> list[dict[str, Any]]:
                 {
                     "minor": minor,
                     "version": chosen.version,
-                    "path": chosen.path,
                     "deprecated": chosen.deprecated,
                     "headers": chosen.has_headers,
                 }
@@ -130,11 +135,10 @@ def _new_env_page(viewer: Viewer, failed: CodenvError | None = None, **context: 
     return render_form(
         "new_env.html",
         failed,
-        user=viewer.actor,
-        csrf=viewer.csrf,
         pythons=pythons,
         not_installed=NOT_INSTALLED,
         **defaults,
+        **viewer_context(viewer),
     )
 
 
@@ -180,8 +184,6 @@ def create_env(form: SubmittedDep) -> Response:
 def request_form(viewer: ViewerDep) -> Response:
     return render(
         "request.html",
-        user=viewer.actor,
-        csrf=viewer.csrf,
         pythons=_pythons(viewer.app, viewer.actor),
         not_installed=NOT_INSTALLED,
         name="",
@@ -189,6 +191,7 @@ def request_form(viewer: ViewerDep) -> Response:
         message="",
         error=None,
         sent=None,
+        **viewer_context(viewer),
     )
 
 
@@ -205,8 +208,6 @@ def submit_request(form: SubmittedDep) -> Response:
     return render(
         "request.html",
         status=error.status if error else 200,
-        user=form.actor,
-        csrf=form.csrf,
         pythons=_pythons(form.app, form.actor),
         not_installed=NOT_INSTALLED,
         name=name,
@@ -214,4 +215,5 @@ def submit_request(form: SubmittedDep) -> Response:
         message=message,
         error=error,
         sent=sent,
+        **viewer_context(form),
     )
