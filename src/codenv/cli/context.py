@@ -1,43 +1,28 @@
-"""What every CLI command shares: where it acts (a home, or a server), how it prints."""
+"""What every CLI command shares: where it acts (a home, or a server), how it prints.
+
+Every module of the CLI is imported at each start, `--help` included, so this one imports no
+service, no HTTP client and no Rich: those load when a command needs them.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
 import typer
-from rich.console import Console, RenderableType
 
 from codenv.domain.errors import CodenvError
 
 if TYPE_CHECKING:
-    from codenv.cli.local_backend import LocalBackend
-    from codenv.cli.remote_backend import RemoteBackend
+    from rich.console import Console, RenderableType
+
+    from codenv.cli.backend import Backend
     from codenv.services.app import Codenv, QueueKind
-
-TOKEN_VARIABLE = "CODENV_TOKEN"  # noqa: S105 (a variable name)
-
-
-def token_file() -> Path:
-    return Path(platformdirs.user_config_dir("codenv", appauthor=False)) / "token"
-
-
-def read_token() -> str:
-    """The API token: CODENV_TOKEN, else the user's config file (`codenv login` writes it)."""
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if not token and token_file().exists():
-        token = token_file().read_text("utf-8").strip()
-    if not token:
-        raise CodenvError(
-            f"remote mode needs an API token: set {TOKEN_VARIABLE} or write it to {token_file()}",
-            field="token",
-        )
-    return token
 
 
 @dataclass
@@ -45,17 +30,16 @@ class CliState:
     home: Path | None = None
     url: str | None = None
     json: bool = False
-    backend_: LocalBackend | RemoteBackend | None = None
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    debug: bool = False
+    backend_: Backend | None = None
 
-    def backend(self, queue: QueueKind = "threads") -> LocalBackend | RemoteBackend:
+    def backend(self, queue: QueueKind = "threads") -> Backend:
         """The home itself (local mode) or the server at --url (remote mode)."""
         if self.backend_ is None:
             if self.url:
                 from codenv.cli.remote_backend import RemoteBackend
 
-                self.backend_ = RemoteBackend(self.url, read_token())
+                self.backend_ = RemoteBackend.connect(self.url)
             else:
                 from codenv.cli.local_backend import LocalBackend
 
@@ -74,12 +58,30 @@ class CliState:
         assert isinstance(backend, LocalBackend)
         return backend.app
 
-    def emit(self, data: Any, human: RenderableType) -> None:
-        """Print `data` as JSON with --json, else the human rendering."""
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, soft_wrap=True)
+
+    def say(self, text: str) -> None:
+        """One plain line on stdout (no markup: names and paths are printed as they are)."""
+        sys.stdout.write(text + "\n")
+
+    def emit(self, data: Any, human: str | Callable[[], RenderableType]) -> None:
+        """Print `data` as JSON with --json, else the human rendering (built only then)."""
         if self.json:
             print_json(data)
+        elif isinstance(human, str):
+            self.say(human)
         else:
-            self.out.print(human, highlight=False)
+            self.out.print(human(), highlight=False)
 
     def close(self) -> None:
         if self.backend_ is not None:

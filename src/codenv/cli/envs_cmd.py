@@ -1,4 +1,8 @@
-"""`codenv create | save | update | show | list | delete`."""
+"""`codenv create | save | update | show | list | delete`.
+
+The spec module (and the requirement parser under it) is imported by the commands that build a
+spec, not at start-up.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ import typer
 from codenv.cli.context import CliState, JsonOption, print_json, state
 from codenv.cli.progress import wait_for_build
 from codenv.cli.render import envs_table, print_env
-from codenv.domain.errors import InvalidSpec
-from codenv.domain.spec import EnvSpec, SetRef, SpecChanges
+from codenv.domain.errors import InvalidInput
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the build id and return.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show the whole build log.")]
@@ -27,7 +30,7 @@ def _read_requirements(path: Path | None) -> str | None:
     try:
         return path.read_text("utf-8")
     except OSError as error:
-        raise InvalidSpec(f"cannot read {path}: {error.strerror}", field="requirements") from error
+        raise InvalidInput(f"cannot read {path}: {error.strerror}", field="requirements") from error
 
 
 def _finish_build(cli: CliState, env: str, build_id: str, no_wait: bool, verbose: bool) -> None:
@@ -55,6 +58,8 @@ def create(
     json_output: bool = JsonOption,
 ) -> None:
     """Create a code env and build it."""
+    from codenv.domain.spec import EnvSpec, SetRef
+
     cli = state(json_output)
     spec = EnvSpec(
         python=python,
@@ -102,6 +107,8 @@ def save(
     json_output: bool = JsonOption,
 ) -> None:
     """Change the saved spec without building (with --update: Save and update)."""
+    from codenv.domain.spec import SpecChanges
+
     cli = state(json_output)
     _check_tokens(install_options, venv_options, tokens)
     changes = SpecChanges(
@@ -129,9 +136,9 @@ def save(
 def _check_tokens(install: bool, venv: bool, tokens: list[str] | None) -> None:
     """Options after -- belong to exactly one of --install-options / --venv-options."""
     if install and venv:
-        raise InvalidSpec("give --install-options or --venv-options, not both", field="options")
+        raise InvalidInput("give --install-options or --venv-options, not both", field="options")
     if tokens and not (install or venv):
-        raise InvalidSpec(
+        raise InvalidInput(
             "options after -- need --install-options or --venv-options", field="options"
         )
 
@@ -172,7 +179,7 @@ def list_envs(json_output: bool = JsonOption) -> None:
     """List the code envs."""
     cli = state(json_output)
     found = cli.backend().list_envs()
-    cli.emit(found, envs_table(found))
+    cli.emit(found, lambda: envs_table(found))
 
 
 def delete(
@@ -192,7 +199,7 @@ def delete(
     if resources is None:
         resources = not yes and typer.confirm(f"Also delete the resources directory of {name!r}?")
     backend.delete(name, resources)
-    cli.out.print(f"deleted {name}", highlight=False)
+    cli.say(f"deleted {name}")
 
 
 def register(app: typer.Typer) -> None:

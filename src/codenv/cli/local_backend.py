@@ -1,7 +1,5 @@
-"""The CLI acting on a home directly (local mode), as the node's administrator.
-
-Both backends return the same plain data (the services' views as dicts), so local and remote
-modes print the same output.
+"""The CLI acting on a home directly (local mode), as the node's administrator: every call is
+a service call, with the same views the API returns (see `cli.backend.Backend`).
 """
 
 from __future__ import annotations
@@ -10,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from codenv.cli.backend import Backend
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.services import (
     builds,
@@ -23,10 +22,11 @@ from codenv.services import (
 )
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv, QueueKind, open_codenv
+from codenv.services.installed import show_installed
 from codenv.settings import load_settings
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     remote = False
 
     def __init__(self, home: Path | None, queue: QueueKind) -> None:
@@ -53,8 +53,7 @@ class LocalBackend:
         return [item.to_dict() for item in self.app.catalog.sets]
 
     def create(self, name: str, spec: EnvSpec) -> dict[str, Any]:
-        created = envs.create_env(self.app, self.actor, name, spec)
-        return {"env": created.env, "build_id": created.build_id}
+        return envs.create_env(self.app, self.actor, name, spec).to_dict()
 
     def save(self, name: str, changes: SpecChanges) -> dict[str, Any]:
         return envs.save_spec(self.app, self.actor, name, changes).to_dict()
@@ -74,8 +73,7 @@ class LocalBackend:
         envs.delete_env(self.app, self.actor, name, delete_resources=delete_resources)
 
     def installed(self, name: str, revision: int | None) -> dict[str, Any]:
-        number, packages = revisions.installed_packages(self.app, self.actor, name, revision)
-        return {"env": name, "revision": number, "packages": packages}
+        return show_installed(self.app, self.actor, name, revision).to_dict()
 
     def revisions(self, name: str) -> list[dict[str, Any]]:
         return [item.to_dict() for item in revisions.list_revisions(self.app, self.actor, name)]

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from codenv.cli.local_backend import LocalBackend
-from codenv.cli.remote_backend import RemoteBackend
 from codenv.domain.errors import BuildFailed
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from codenv.cli.backend import Backend
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
-def follow_log(
-    backend: LocalBackend | RemoteBackend, build_id: str, interval: float
-) -> Iterator[str]:
+def follow_log(backend: Backend, build_id: str, interval: float) -> Iterator[str]:
     """The build's log as it is appended, until the build has ended and all is read."""
     offset = 0
     while True:
@@ -41,7 +40,7 @@ def _show(console: Console, text: str, verbose: bool) -> str:
 
 
 def wait_for_build(
-    backend: LocalBackend | RemoteBackend, build_id: str, console: Console, *, verbose: bool = False
+    backend: Backend, build_id: str, console: Console, *, verbose: bool = False
 ) -> dict[str, Any]:
     """Print the build's progress until it ends; BuildFailed (exit code 4) when it failed."""
     status = console.status("queued", spinner="dots") if console.is_terminal else None

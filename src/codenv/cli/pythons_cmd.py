@@ -23,7 +23,7 @@ def list_pythons(
         return
     cli = state(json_output)
     found = cli.backend().pythons()
-    cli.emit(found, pythons_table(found, show_all))
+    cli.emit(found, lambda: pythons_table(found, show_all))
 
 
 @pythons.command("add")
@@ -40,14 +40,14 @@ def remove_python(path: str) -> None:
     """Forget an interpreter an administrator added."""
     cli = state()
     cli.backend().remove_python(path)
-    cli.out.print(f"removed {path}", highlight=False)
+    cli.say(f"removed {path}")
 
 
 def list_sets(json_output: bool = JsonOption) -> None:
     """List the package-set catalog: id, title, Python range, variants, requirements."""
     cli = state(json_output)
     found = cli.backend().sets()
-    cli.emit(found, sets_table(found))
+    cli.emit(found, lambda: sets_table(found))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,20 +1,61 @@
 """The CLI going through a codenv server's REST API (remote mode: `--url` and a token).
 
-It returns the same data as the local backend, so both modes print the same output; an API
-error becomes the same CodenvError (same message, field and exit code).
+It returns the same data as the local backend (both implement `cli.backend.Backend`), so both
+modes print the same output; an API error becomes the same CodenvError (same class, message,
+field, line and exit code), and a server that cannot be reached is `Unavailable`.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from codenv.domain.errors import CodenvError
-from codenv.domain.spec import EnvSpec, SpecChanges
+from codenv.cli.backend import Backend
+from codenv.domain.errors import CodenvError, InvalidInput, TooManyAttempts, Unavailable
+from codenv.domain.secrets import mask_secrets
+
+if TYPE_CHECKING:
+    from codenv.domain.spec import EnvSpec, SpecChanges
 
 LOCAL_ONLY = "runs on the node itself: use it there, without --url"
+TOKEN_VARIABLE = "CODENV_TOKEN"  # noqa: S105 (a variable name)
+
+
+def token_file() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("codenv", appauthor=False)) / "token"
+
+
+def read_token() -> str:
+    """The API token: CODENV_TOKEN, else the user's config file (`codenv login` writes it)."""
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token and token_file().exists():
+        token = token_file().read_text("utf-8").strip()
+    if not token:
+        raise CodenvError(
+            f"remote mode needs an API token: set {TOKEN_VARIABLE} or write it to {token_file()}",
+            field="token",
+        )
+    return token
+
+
+def checked_url(url: str) -> str:
+    """The server's URL, refused unless it is http(s)://host[:port][/prefix]."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(
+            f"the server URL must start with http:// or https://, like http://127.0.0.1:8765 "
+            f"(got {mask_secrets(url)!r})",
+            field="url",
+        )
+    return url.strip().rstrip("/")
 
 
 def _error_classes() -> dict[str, type[CodenvError]]:
@@ -27,34 +68,25 @@ def _error_classes() -> dict[str, type[CodenvError]]:
     return found
 
 
-def _raise_for(response: httpx.Response) -> None:
-    if response.is_success:
-        return
+def error_of(response: httpx.Response) -> CodenvError:
+    """The CodenvError an API error response stands for, with what it carries."""
     try:
         error = response.json()["error"]
+        message = str(error["message"])
     except (ValueError, KeyError, TypeError):
-        raise CodenvError(
-            f"the server answered {response.status_code}: {response.text[:200]}"
-        ) from None
+        return CodenvError(f"the server answered {response.status_code}: {response.text[:200]}")
     kind = _error_classes().get(error.get("code"), CodenvError)
-    failure = CodenvError.__new__(kind)
-    CodenvError.__init__(failure, error.get("message", ""), field=error.get("field"))
-    raise failure
+    if issubclass(kind, TooManyAttempts):
+        wait = response.headers.get("Retry-After", "")
+        return TooManyAttempts(message, retry_after=int(wait) if wait.isdigit() else 0)
+    failure = kind(message, field=error.get("field"))
+    failure.line = error.get("line")
+    return failure
 
 
-def _spec_body(spec: EnvSpec) -> dict[str, Any]:
-    data = spec.to_dict()
-    return {
-        key: data[key]
-        for key in (
-            "python",
-            "install_core_packages",
-            "install_jupyter_support",
-            "package_sets",
-            "requested",
-            "description",
-        )
-    }
+def _raise_for(response: httpx.Response) -> None:
+    if not response.is_success:
+        raise error_of(response)
 
 
 def _changes_body(changes: SpecChanges) -> dict[str, Any]:
@@ -62,21 +94,40 @@ def _changes_body(changes: SpecChanges) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in body.items()}
 
 
-class RemoteBackend:
+class RemoteBackend(Backend):
     remote = True
 
     def __init__(self, url: str, token: str) -> None:
+        self.url = checked_url(url)
         self.http = httpx.Client(
-            base_url=url.rstrip("/") + "/api/v1",
+            base_url=self.url + "/api/v1",
             timeout=600,
             headers={"Authorization": f"Bearer {token}"},
         )
 
+    @classmethod
+    def connect(cls, url: str) -> RemoteBackend:
+        """The server at `url` with the caller's token (the URL is checked first)."""
+        return cls(checked_url(url), read_token())
+
     def close(self) -> None:
         self.http.close()
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Transport failures (refused, unknown host, timeout...) as one Unavailable error."""
+        try:
+            yield
+        except httpx.TransportError as error:
+            reason = (str(error) or type(error).__name__).splitlines()[0]
+            raise Unavailable(
+                f"cannot reach the codenv server at {mask_secrets(self.url)}: {reason}",
+                field="url",
+            ) from error
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        with self._reaching():
+            response = self.http.request(method, path, **kwargs)
         _raise_for(response)
         return response.json() if response.content else None
 
@@ -93,7 +144,9 @@ class RemoteBackend:
         return list(self._call("GET", "/sets"))
 
     def create(self, name: str, spec: EnvSpec) -> dict[str, Any]:
-        return dict(self._call("POST", "/envs", json={"name": name, **_spec_body(spec)}))
+        # The whole spec and every change: the server refuses a field it does not know (422)
+        # instead of dropping it.
+        return dict(self._call("POST", "/envs", json={"name": name, **spec.to_dict()}))
 
     def save(self, name: str, changes: SpecChanges) -> dict[str, Any]:
         return dict(self._call("PATCH", f"/envs/{name}/spec", json=_changes_body(changes))["spec"])
@@ -128,7 +181,8 @@ class RemoteBackend:
         return dict(self._call("GET", f"/builds/{build_id}"))
 
     def read_log(self, build_id: str, offset: int) -> tuple[str, int]:
-        response = self.http.get(f"/builds/{build_id}/log", params={"offset": offset})
+        with self._reaching():
+            response = self.http.get(f"/builds/{build_id}/log", params={"offset": offset})
         _raise_for(response)
         return response.text, int(response.headers["X-Log-Offset"])
 
@@ -169,7 +223,10 @@ class RemoteBackend:
 
     def get_file(self, name: str, path: str, local: Path) -> Path:
         target = local / Path(path).name if local.is_dir() else local
-        with self.http.stream("GET", f"/envs/{name}/resources/content/{path}") as response:
+        with (
+            self._reaching(),
+            self.http.stream("GET", f"/envs/{name}/resources/content/{path}") as response,
+        ):
             if not response.is_success:
                 response.read()
                 _raise_for(response)

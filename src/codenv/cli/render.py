@@ -1,12 +1,23 @@
-"""Human output: Rich tables for the read commands."""
+"""Human output: Rich tables for the read commands.
+
+Rich is imported when a table is made, not with this module: `--json` and one-line answers
+never pay for it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+def _table(*headers: str) -> Table:
+    from rich.table import Table
+
+    return Table(*headers)
 
 
 def human_size(size: int) -> str:
@@ -19,7 +30,7 @@ def human_size(size: int) -> str:
 
 
 def pythons_table(found: dict[str, Any], show_refused: bool) -> Table:
-    table = Table("version", "path", "source", "headers", "note")
+    table = _table("version", "path", "source", "headers", "note")
     for item in found["interpreters"]:
         note = "deprecated" if item["deprecated"] else ""
         headers = "yes" if item["has_headers"] else "no"
@@ -33,7 +44,7 @@ def pythons_table(found: dict[str, Any], show_refused: bool) -> Table:
 
 
 def sets_table(sets: Sequence[dict[str, Any]]) -> Table:
-    table = Table("id", "title", "python", "variants", "requirements")
+    table = _table("id", "title", "python", "variants", "requirements")
     for item in sets:
         variants = item["variants"]
         lines = "\n".join(f"[{v}] {line}" for v, ls in variants.items() for line in ls)
@@ -43,7 +54,7 @@ def sets_table(sets: Sequence[dict[str, Any]]) -> Table:
 
 
 def envs_table(envs: Sequence[dict[str, Any]]) -> Table:
-    table = Table("name", "python", "owner", "status", "revision", "size", "last build")
+    table = _table("name", "python", "owner", "status", "revision", "size", "last build")
     for env in envs:
         last = env["last_build"]
         table.add_row(
@@ -94,14 +105,14 @@ def _options(options: list[str] | None) -> str:
 
 
 def installed_table(packages: Sequence[dict[str, Any]]) -> Table:
-    table = Table("name", "version", "editable location")
+    table = _table("name", "version", "editable location")
     for package in sorted(packages, key=lambda p: str(p["name"]).lower()):
         table.add_row(package["name"], package["version"], package.get("editable") or "")
     return table
 
 
 def revisions_table(revisions: Sequence[dict[str, Any]]) -> Table:
-    table = Table("revision", "active", "python", "packages", "size", "created", "state")
+    table = _table("revision", "active", "python", "packages", "size", "created", "state")
     for rev in revisions:
         table.add_row(
             str(rev["number"]),
@@ -116,7 +127,7 @@ def revisions_table(revisions: Sequence[dict[str, Any]]) -> Table:
 
 
 def builds_table(builds: Sequence[dict[str, Any]]) -> Table:
-    table = Table("build", "status", "revision", "by", "created", "duration")
+    table = _table("build", "status", "revision", "by", "created", "duration")
     for build in builds:
         seconds = build["duration_seconds"]
         duration = f"{seconds:.1f} s" if seconds is not None else ""
@@ -128,4 +139,19 @@ def builds_table(builds: Sequence[dict[str, Any]]) -> Table:
             build["created_at"] or "",
             duration,
         )
+    return table
+
+
+def entries_table(entries: Sequence[dict[str, Any]]) -> Table:
+    table = _table("path", "kind", "size")
+    for entry in entries:
+        slash = "/" if entry["kind"] == "dir" else ""
+        table.add_row(entry["path"] + slash, entry["kind"], human_size(entry["size"]))
+    return table
+
+
+def vars_table(found: dict[str, str]) -> Table:
+    table = _table("name", "value")
+    for key, value in found.items():
+        table.add_row(key, value)
     return table

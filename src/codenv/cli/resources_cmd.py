@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from codenv.cli.context import JsonOption, state
 from codenv.cli.progress import wait_for_build
-from codenv.cli.render import human_size
-from codenv.domain.errors import InvalidSpec
+from codenv.cli.render import entries_table, vars_table
+from codenv.domain.errors import InvalidInput
 
 app = typer.Typer(help="The env's managed resources directory, init script and env vars.")
-
-
-def _entries_table(entries: list[dict[str, Any]]) -> Table:
-    table = Table("path", "kind", "size")
-    for entry in entries:
-        slash = "/" if entry["kind"] == "dir" else ""
-        table.add_row(entry["path"] + slash, entry["kind"], human_size(entry["size"]))
-    return table
 
 
 @app.command("script")
@@ -45,7 +36,7 @@ def script(
             try:
                 text = set_file.read_text("utf-8")
             except OSError as error:
-                raise InvalidSpec(
+                raise InvalidInput(
                     f"cannot read {set_file}: {error.strerror}", field="script"
                 ) from error
         found = backend.set_script(name, text, on_update, on_api_node)
@@ -71,10 +62,7 @@ def env_vars(name: str, json_output: bool = JsonOption) -> None:
     """The env vars every command using the env gets (paths resolved)."""
     cli = state(json_output)
     found = cli.backend().env_vars(name)
-    table = Table("name", "value")
-    for key, value in found.items():
-        table.add_row(key, value)
-    cli.emit(found, table)
+    cli.emit(found, lambda: vars_table(found))
 
 
 @app.command("ls")
@@ -82,7 +70,7 @@ def list_files(name: str, path: str = typer.Argument(""), json_output: bool = Js
     """List a directory of the resources dir, with sizes."""
     cli = state(json_output)
     entries = cli.backend().list_files(name, path)
-    cli.emit(entries, _entries_table(entries))
+    cli.emit(entries, lambda: entries_table(entries))
 
 
 @app.command("put")
@@ -96,7 +84,7 @@ def put(
     """Upload a file (or, with --unzip, a zip's contents) into the resources dir."""
     cli = state(json_output)
     entries = cli.backend().put_file(name, local, dest, unzip)
-    cli.emit(entries, _entries_table(entries))
+    cli.emit(entries, lambda: entries_table(entries))
 
 
 @app.command("get")
@@ -104,7 +92,7 @@ def get(name: str, path: str, local: Annotated[Path, typer.Argument()] = Path())
     """Download a file of the resources dir."""
     cli = state()
     written = cli.backend().get_file(name, path, local)
-    cli.out.print(str(written), highlight=False)
+    cli.say(str(written))
 
 
 @app.command("rm")
@@ -112,7 +100,7 @@ def remove(name: str, path: str) -> None:
     """Delete a file or directory of the resources dir."""
     cli = state()
     cli.backend().remove_file(name, path)
-    cli.out.print(f"removed {path}", highlight=False)
+    cli.say(f"removed {path}")
 
 
 def register(root: typer.Typer) -> None:

@@ -11,7 +11,6 @@ from codenv.cli.context import JsonOption, state
 from codenv.cli.progress import follow_log as follow
 from codenv.cli.render import builds_table, installed_table, revisions_table
 from codenv.domain.errors import NotFound
-from codenv.services import build_jobs
 
 
 def installed(
@@ -22,14 +21,14 @@ def installed(
     """Packages actually installed in a revision, as recorded after its build."""
     cli = state(json_output)
     found = cli.backend().installed(name, revision)
-    cli.emit(found, installed_table(found["packages"]))
+    cli.emit(found, lambda: installed_table(found["packages"]))
 
 
 def list_revisions(name: str, json_output: bool = JsonOption) -> None:
     """The env's revisions, newest first; * marks the active one."""
     cli = state(json_output)
     found = cli.backend().revisions(name)
-    cli.emit(found, revisions_table(found))
+    cli.emit(found, lambda: revisions_table(found))
 
 
 def rollback(name: str, number: int, json_output: bool = JsonOption) -> None:
@@ -43,7 +42,7 @@ def list_builds(name: str, json_output: bool = JsonOption) -> None:
     """The env's builds, newest first."""
     cli = state(json_output)
     found = cli.backend().builds(name)
-    cli.emit(found, builds_table(found))
+    cli.emit(found, lambda: builds_table(found))
 
 
 def logs(
@@ -70,6 +69,8 @@ def logs(
 
 def run_build(build_id: str) -> None:
     """Run one queued build in this process (used by `--no-wait`)."""
+    from codenv.services import build_jobs
+
     cli = state()
     build_jobs.run_build(cli.open("inline"), build_id)
 

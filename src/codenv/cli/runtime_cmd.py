@@ -1,17 +1,18 @@
-"""`codenv run`, `codenv path` and `codenv kernels`: using an env."""
+"""`codenv run`, `codenv path` and `codenv kernels`: using an env (on the node itself)."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codenv.cli.context import JsonOption, state
-from codenv.services import kernels, runtime
-from codenv.services.actor import Actor
+
+if TYPE_CHECKING:
+    from codenv.services.runtime import RunContext
 
 kernels_app = typer.Typer(help="Jupyter kernels of envs with Jupyter support.")
 Prefix = Annotated[
@@ -34,24 +35,26 @@ def run(
         command = command[1:]
     if not command:
         raise typer.BadParameter("give the command to run after --", param_hint="COMMAND")
-    context = runtime.run_context(cli.open(), Actor.local_admin(), name)
+    context = _run_context(name)
     cli.close()
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, context.environ)  # noqa: S606 (argv list, no shell)
     except OSError as error:
-        cli.err.print(f"error: cannot run {command[0]!r}: {error.strerror}", markup=False)
+        sys.stderr.write(f"error: cannot run {command[0]!r}: {error.strerror}\n")
         raise typer.Exit(127) from error
 
 
 def path(name: str) -> None:
     """Print the python of the env's active revision."""
-    cli = state()
-    cli.out.print(
-        str(runtime.run_context(cli.open(), Actor.local_admin(), name).python),
-        highlight=False,
-        soft_wrap=True,
-    )
+    state().say(str(_run_context(name).python))
+
+
+def _run_context(name: str) -> RunContext:
+    from codenv.services import runtime
+    from codenv.services.actor import Actor
+
+    return runtime.run_context(state().open(), Actor.local_admin(), name)
 
 
 @kernels_app.command("list")
@@ -66,20 +69,24 @@ def list_kernels(json_output: bool = JsonOption) -> None:
 @kernels_app.command("install")
 def install_kernel(name: str, prefix: Prefix = None) -> None:
     """Expose the env's kernel to a Jupyter installation (a link that follows updates)."""
+    from codenv.services import kernels
+    from codenv.services.actor import Actor
+
     cli = state()
     link = kernels.install_kernel(cli.open(), Actor.local_admin(), name, prefix)
-    cli.out.print(f"installed kernel {link.name} in {link.parent}", highlight=False)
+    cli.say(f"installed kernel {link.name} in {link.parent}")
 
 
 @kernels_app.command("remove")
 def remove_kernel(name: str, prefix: Prefix = None) -> None:
     """Remove the env's kernel from a Jupyter installation."""
+    from codenv.services import kernels
+    from codenv.services.actor import Actor
+
     cli = state()
     removed = kernels.remove_kernel(cli.open(), Actor.local_admin(), name, prefix)
     where = kernels.target_dir(prefix)
-    cli.out.print(
-        f"removed from {where}" if removed else f"not installed in {where}", highlight=False
-    )
+    cli.say(f"removed from {where}" if removed else f"not installed in {where}")
 
 
 def register(app: typer.Typer) -> None:

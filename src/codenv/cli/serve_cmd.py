@@ -34,7 +34,15 @@ def serve(
             markup=False,
         )
     cli.err.print(f"codenv serving {app.settings.home} on http://{host}:{port}", highlight=False)
-    uvicorn.run(create_app(app.settings, app), host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; codenv reads
+    # it only from the proxies an administrator lists (`trustedProxies`, http/auth.py).
+    uvicorn.run(
+        create_app(app.settings, app),
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 def register(root: typer.Typer) -> None:

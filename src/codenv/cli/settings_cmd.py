@@ -33,7 +33,7 @@ def set_install_options(tokens: Tokens = None) -> None:
     cli = state()
     saved = cli.backend().set_install_options(list(tokens or ()))
     shown = mask_secrets(" ".join(saved)) or "(none)"
-    cli.out.print(f"install options: {shown}", highlight=False, markup=False)
+    cli.say(f"install options: {shown}")
 
 
 @app.command("set-venv-options")
@@ -41,7 +41,7 @@ def set_venv_options(tokens: Tokens = None) -> None:
     """Options for creating venvs (`--system-site-packages`)."""
     cli = state()
     saved = cli.backend().set_venv_options(list(tokens or ()))
-    cli.out.print(f"venv options: {' '.join(saved) or '(none)'}", highlight=False, markup=False)
+    cli.say(f"venv options: {' '.join(saved) or '(none)'}")
 
 
 @app.command("requests")
@@ -49,7 +49,7 @@ def requests(allow: Annotated[bool, typer.Option("--allow/--deny")]) -> None:
     """Allow (or not) users without the create right to request a code env."""
     cli = state()
     cli.backend().set_requests(allow)
-    cli.out.print("requests allowed" if allow else "requests turned off")
+    cli.say("requests allowed" if allow else "requests turned off")
 
 
 def register(root: typer.Typer) -> None:
