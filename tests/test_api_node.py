@@ -129,7 +129,8 @@ def test_kept_resources_are_listed_adopted_and_dropped(
     for name in ("keeper", "dropped"):
         put = admin.put(f"{API}/envs/{name}/resources/files/data.csv", content=b"confidential")
         assert put.status_code == 200, put.text
-        assert admin.delete(f"{API}/envs/{name}").status_code == 204
+        deleted = admin.delete(f"{API}/envs/{name}")
+        assert deleted.status_code == 200 and deleted.json()["kept_resources"].startswith(name)
     kept = {item["env"]: item for item in admin.get(f"{API}/kept-resources").json()}
     assert set(kept) == {"keeper", "dropped"}
     assert re.fullmatch(r"keeper-\d{8}T\d{6}Z", kept["keeper"]["id"])

@@ -26,7 +26,8 @@ def test_build_update_rollback_and_serialized_builds_on_postgresql(
         node.run("rollback", "demo", "1")
         assert json.loads(node.run("show", "demo", "--json").stdout)["active_revision"] == 1
 
-        node.run("save", "demo", "--add", str(slow_archive(tmp_path, "slowpkg", "1.0", 2)))
+        slow = slow_archive(node.allow_local_sources(), "slowpkg", "1.0", 2)
+        node.run("save", "demo", "--add", str(slow))
         first, second = node.popen("update", "demo"), node.popen("update", "demo", "--rebuild")
         assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
         builds = json.loads(node.run("builds", "demo", "--json").stdout)[:2]

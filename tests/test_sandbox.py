@@ -310,6 +310,7 @@ def test_policy_is_frozen_and_refuses_relative_paths() -> None:
 
 def test_scan_finds_what_others_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "public.conf").write_text("x")
+    (tmp_path / "public.conf").chmod(0o644)  # whatever the umask (codenv's own is 077)
     (tmp_path / "private.key").write_text("x")
     (tmp_path / "private.key").chmod(0o600)
     (tmp_path / "keys").mkdir(mode=0o700)

@@ -95,10 +95,12 @@ def test_a_reader_gets_no_cancel_button(server: RunningServer, browser: Any, new
 
 
 def test_administrators_are_warned_on_every_page_while_builds_run_unsandboxed(
-    server: RunningServer, browser: Any
+    server: RunningServer, browser: Any, newest: str
 ) -> None:
     from playwright.sync_api import expect
 
+    spec = EnvSpec(python=newest, install_core_packages=False)
+    envs.create_env(server.app, ADMIN, "banner", spec)
     admin = _page(browser, server, "admin", ADMIN_PASSWORD)
     plain = _page(browser, server, "plain", PASSWORD)
     admin.goto(server.url + "/admin/settings")
@@ -107,7 +109,7 @@ def test_administrators_are_warned_on_every_page_while_builds_run_unsandboxed(
     admin.click("#sandbox-setting button")  # the confirmation is accepted
     expect(admin.locator("[data-sandbox]")).to_have_text("unsandboxed")
     assert boxes.sandbox_mode(server.app) == "off"
-    for path in (*PAGES, "/docs", "/envs/slow"):
+    for path in (*PAGES, "/docs", "/envs/banner"):
         admin.goto(server.url + path)
         warning = admin.locator("[data-node-warning]")
         expect(warning).to_contain_text("builds run unsandboxed:")

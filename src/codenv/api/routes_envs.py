@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from codenv.api.errors import JSON_ERRORS
@@ -45,10 +45,12 @@ def show_env(name: str, call: Caller) -> dict[str, Any]:
     return envs.show_env(call.app, call.actor, name).to_dict()
 
 
-@router.delete("/envs/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_env(name: str, call: Caller, delete_resources: bool = False) -> Response:
-    envs.delete_env(call.app, call.actor, name, delete_resources=delete_resources)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/envs/{name}")
+def delete_env(name: str, call: Caller, delete_resources: bool = False) -> dict[str, Any]:
+    """`kept_resources`: the id its resources were set aside under for administrators
+    (`/kept-resources`), or null when they were deleted too or it had none."""
+    kept = envs.delete_env(call.app, call.actor, name, delete_resources=delete_resources)
+    return {"env": name, "kept_resources": kept}
 
 
 def _tupled(value: Any) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -102,3 +102,4 @@ def print_json(data: Any) -> None:
 
 
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")]

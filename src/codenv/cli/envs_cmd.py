@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from codenv.cli.context import CliState, JsonOption, print_json, state
+from codenv.cli.context import CliState, JsonOption, Yes, print_json, state
 from codenv.cli.progress import wait_for_build
 from codenv.cli.render import envs_table, print_env
 from codenv.domain.errors import InvalidInput
@@ -184,7 +184,7 @@ def list_envs(json_output: bool = JsonOption) -> None:
 
 def delete(
     name: str,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    yes: Yes = False,
     resources: Annotated[
         bool | None,
         typer.Option("--delete-resources/--keep-resources", help="Also delete its resources."),
@@ -198,8 +198,14 @@ def delete(
         typer.confirm(f"Delete code env {name!r} and all its revisions?", abort=True)
     if resources is None:
         resources = not yes and typer.confirm(f"Also delete the resources directory of {name!r}?")
-    backend.delete(name, resources)
+    kept = backend.delete(name, resources)
     cli.say(f"deleted {name}")
+    if kept is not None:
+        cli.say(
+            f"its resources are kept as {kept}, for administrators: "
+            f"`codenv resources kept` lists them, `codenv resources adopt {kept} NAME` gives "
+            f"them to an env"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,14 +11,17 @@ from typing import Any
 from codenv.cli.backend import Backend
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.services import (
+    boxes,
     builds,
     envs,
     interpreters,
+    kept_resources,
     kernels,
     logs,
     node_settings,
     resources,
     revisions,
+    sessions,
 )
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv, QueueKind, open_codenv
@@ -69,8 +72,8 @@ class LocalBackend(Backend):
     def list_envs(self) -> list[dict[str, Any]]:
         return [info.to_dict() for info in envs.list_envs(self.app, self.actor)]
 
-    def delete(self, name: str, delete_resources: bool) -> None:
-        envs.delete_env(self.app, self.actor, name, delete_resources=delete_resources)
+    def delete(self, name: str, delete_resources: bool) -> str | None:
+        return envs.delete_env(self.app, self.actor, name, delete_resources=delete_resources)
 
     def installed(self, name: str, revision: int | None) -> dict[str, Any]:
         return show_installed(self.app, self.actor, name, revision).to_dict()
@@ -92,6 +95,9 @@ class LocalBackend(Backend):
 
     def build_done(self, build_id: str) -> None:
         self.app.queue.wait(build_id)
+
+    def cancel(self, build_id: str) -> dict[str, Any]:
+        return builds.cancel_build(self.app, self.actor, build_id).to_dict()
 
     def get_script(self, name: str) -> dict[str, Any]:
         return resources.get_init_script(self.app, self.actor, name).to_dict()
@@ -130,7 +136,9 @@ class LocalBackend(Backend):
         resources.remove_file(self.app, self.actor, name, path)
 
     def settings(self) -> dict[str, Any]:
-        return node_settings.show_settings(self.app, self.actor)
+        # As the API shows them: the sandbox mode lives in boxes, which builds on node_settings.
+        shown = node_settings.show_settings(self.app, self.actor)
+        return {**shown, "sandbox": boxes.sandbox_mode(self.app)}
 
     def set_install_options(self, tokens: list[str]) -> list[str]:
         return list(node_settings.set_install_options(self.app, self.actor, tokens))
@@ -141,5 +149,33 @@ class LocalBackend(Backend):
     def set_requests(self, allow: bool) -> None:
         node_settings.set_requests_allowed(self.app, self.actor, allow)
 
+    def set_sandbox(self, mode: str) -> str:
+        return boxes.set_sandbox_mode(self.app, self.actor, mode)
+
+    def set_local_source_roots(self, roots: list[str]) -> list[str]:
+        return node_settings.set_local_source_roots(self.app, self.actor, roots)
+
+    def set_trusted_proxies(self, proxies: list[str]) -> list[str]:
+        return node_settings.set_trusted_proxies(self.app, self.actor, proxies)
+
     def kernels(self) -> list[dict[str, Any]]:
         return kernels.list_kernels(self.app, self.actor)
+
+    def kept(self) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in kept_resources.list_kept(self.app, self.actor)]
+
+    def adopt_kept(self, kept_id: str, env: str) -> None:
+        kept_resources.adopt_kept(self.app, self.actor, kept_id, env)
+
+    def drop_kept(self, kept_id: str) -> None:
+        kept_resources.drop_kept(self.app, self.actor, kept_id)
+
+    def sessions(self, user: str | None) -> list[dict[str, Any]]:
+        found = sessions.list_sessions(self.app, self.actor, user=user)
+        return [item.to_dict() for item in found]
+
+    def end_session(self, session_id: int) -> dict[str, Any]:
+        return sessions.end_session_by_id(self.app, self.actor, session_id).to_dict()
+
+    def end_user_sessions(self, user: str) -> int:
+        return sessions.end_user_sessions(self.app, self.actor, user)

@@ -34,6 +34,7 @@ COMMANDS = {
     "rollback": "revisions_cmd",
     "builds": "revisions_cmd",
     "logs": "revisions_cmd",
+    "cancel": "revisions_cmd",
     "run-build": "revisions_cmd",
     "run": "runtime_cmd",
     "path": "runtime_cmd",
@@ -42,6 +43,7 @@ COMMANDS = {
     "kernels": "runtime_cmd",
     "resources": "resources_cmd",
     "settings": "settings_cmd",
+    "sessions": "sessions_cmd",
 }
 
 

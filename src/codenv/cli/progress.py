@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from codenv.domain.errors import BuildFailed
+from codenv.domain.errors import BuildCancelled, BuildFailed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,7 +42,7 @@ def _show(console: Console, text: str, verbose: bool) -> str:
 def wait_for_build(
     backend: Backend, build_id: str, console: Console, *, verbose: bool = False
 ) -> dict[str, Any]:
-    """Print the build's progress until it ends; BuildFailed (exit code 4) when it failed."""
+    """Print the build's progress until it ends; its outcome (see `outcome`)."""
     status = console.status("queued", spinner="dots") if console.is_terminal else None
     if status is not None:
         status.start()
@@ -56,7 +56,13 @@ def wait_for_build(
         if status is not None:
             status.stop()
     backend.build_done(build_id)
-    build = backend.build(build_id)
+    return outcome(backend.build(build_id))
+
+
+def outcome(build: dict[str, Any]) -> dict[str, Any]:
+    """The ended build; BuildFailed or BuildCancelled (exit code 4) unless it succeeded."""
     if build["status"] == "failed":
-        raise BuildFailed(f"build {build_id} failed: {build['error']}")
+        raise BuildFailed(f"build {build['id']} failed: {build['error']}")
+    if build["status"] == "cancelled":
+        raise BuildCancelled(f"build {build['id']} was cancelled")
     return build

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -89,6 +89,13 @@ def _raise_for(response: httpx.Response) -> None:
         raise error_of(response)
 
 
+def segment(value: str | int) -> str:
+    """`value` as one segment of a request's path: a name or an id with `/` or dots in it
+    names nothing on the server, instead of reaching another route (`../envs/x`)."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
+
+
 def _changes_body(changes: SpecChanges) -> dict[str, Any]:
     body = {key: getattr(changes, key) for key in changes.__dataclass_fields__}
     return {key: list(value) if isinstance(value, tuple) else value for key, value in body.items()}
@@ -149,63 +156,74 @@ class RemoteBackend(Backend):
         return dict(self._call("POST", "/envs", json={"name": name, **spec.to_dict()}))
 
     def save(self, name: str, changes: SpecChanges) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"/envs/{name}/spec", json=_changes_body(changes))["spec"])
+        return dict(
+            self._call("PATCH", f"/envs/{segment(name)}/spec", json=_changes_body(changes))["spec"]
+        )
 
     def update(self, name: str, upgrade_all: bool, rebuild: bool) -> dict[str, Any]:
         body = {"upgrade_all": upgrade_all, "rebuild": rebuild}
-        return dict(self._call("POST", f"/envs/{name}/update", json=body))
+        return dict(self._call("POST", f"/envs/{segment(name)}/update", json=body))
 
     def show(self, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/envs/{name}"))
+        return dict(self._call("GET", f"/envs/{segment(name)}"))
 
     def list_envs(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/envs"))
 
-    def delete(self, name: str, delete_resources: bool) -> None:
-        self._call("DELETE", f"/envs/{name}", params={"delete_resources": delete_resources})
+    def delete(self, name: str, delete_resources: bool) -> str | None:
+        params = {"delete_resources": delete_resources}
+        deleted = self._call("DELETE", f"/envs/{segment(name)}", params=params)
+        return None if deleted is None else deleted["kept_resources"]
 
     def installed(self, name: str, revision: int | None) -> dict[str, Any]:
         params = {"revision": revision} if revision is not None else {}
-        return dict(self._call("GET", f"/envs/{name}/installed", params=params))
+        return dict(self._call("GET", f"/envs/{segment(name)}/installed", params=params))
 
     def revisions(self, name: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/envs/{name}/revisions"))
+        return list(self._call("GET", f"/envs/{segment(name)}/revisions"))
 
     def rollback(self, name: str, number: int) -> dict[str, Any]:
-        return dict(self._call("POST", f"/envs/{name}/rollback", json={"revision": number}))
+        return dict(
+            self._call("POST", f"/envs/{segment(name)}/rollback", json={"revision": number})
+        )
 
     def builds(self, name: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/envs/{name}/builds"))
+        return list(self._call("GET", f"/envs/{segment(name)}/builds"))
 
     def build(self, build_id: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/builds/{build_id}"))
+        return dict(self._call("GET", f"/builds/{segment(build_id)}"))
 
     def read_log(self, build_id: str, offset: int) -> tuple[str, int]:
         with self._reaching():
-            response = self.http.get(f"/builds/{build_id}/log", params={"offset": offset})
+            response = self.http.get(f"/builds/{segment(build_id)}/log", params={"offset": offset})
         _raise_for(response)
         return response.text, int(response.headers["X-Log-Offset"])
 
     def build_done(self, build_id: str) -> None:
         return None
 
+    def cancel(self, build_id: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/builds/{segment(build_id)}/cancel"))
+
     def get_script(self, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/envs/{name}/resources/script"))
+        return dict(self._call("GET", f"/envs/{segment(name)}/resources/script"))
 
     def set_script(
         self, name: str, script: str | None, on_update: bool | None, on_api_node: bool | None
     ) -> dict[str, Any]:
         body = {"script": script, "run_on_update": on_update, "run_on_api_node": on_api_node}
-        return dict(self._call("PUT", f"/envs/{name}/resources/script", json=body))
+        return dict(self._call("PUT", f"/envs/{segment(name)}/resources/script", json=body))
 
     def run_init(self, name: str) -> str:
-        return str(self._call("POST", f"/envs/{name}/resources/init")["build_id"])
+        return str(self._call("POST", f"/envs/{segment(name)}/resources/init")["build_id"])
 
     def env_vars(self, name: str) -> dict[str, str]:
-        return dict(self._call("GET", f"/envs/{name}/resources/vars"))
+        return dict(self._call("GET", f"/envs/{segment(name)}/resources/vars"))
 
     def list_files(self, name: str, path: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/envs/{name}/resources/files", params={"path": path}))
+        return list(
+            self._call("GET", f"/envs/{segment(name)}/resources/files", params={"path": path})
+        )
 
     def put_file(
         self, name: str, local: Path, dest: str | None, unzip: bool
@@ -215,7 +233,7 @@ class RemoteBackend(Backend):
             return list(
                 self._call(
                     "PUT",
-                    f"/envs/{name}/resources/files/{target}",
+                    f"/envs/{segment(name)}/resources/files/{target}",
                     content=handle,
                     params={"unzip": unzip},
                 )
@@ -225,7 +243,7 @@ class RemoteBackend(Backend):
         target = local / Path(path).name if local.is_dir() else local
         with (
             self._reaching(),
-            self.http.stream("GET", f"/envs/{name}/resources/content/{path}") as response,
+            self.http.stream("GET", f"/envs/{segment(name)}/resources/content/{path}") as response,
         ):
             if not response.is_success:
                 response.read()
@@ -236,7 +254,7 @@ class RemoteBackend(Backend):
         return target
 
     def remove_file(self, name: str, path: str) -> None:
-        self._call("DELETE", f"/envs/{name}/resources/files/{path}")
+        self._call("DELETE", f"/envs/{segment(name)}/resources/files/{path}")
 
     def settings(self) -> dict[str, Any]:
         return dict(self._call("GET", "/settings"))
@@ -256,5 +274,35 @@ class RemoteBackend(Backend):
     def set_requests(self, allow: bool) -> None:
         self._call("PUT", "/settings/requests", json={"allow": allow})
 
+    def set_sandbox(self, mode: str) -> str:
+        return str(self._call("PUT", "/settings/sandbox", json={"mode": mode})["sandbox"])
+
+    def set_local_source_roots(self, roots: list[str]) -> list[str]:
+        saved = self._call("PUT", "/settings/local-source-roots", json={"roots": roots})
+        return list(saved["allowed_local_source_roots"])
+
+    def set_trusted_proxies(self, proxies: list[str]) -> list[str]:
+        saved = self._call("PUT", "/settings/trusted-proxies", json={"proxies": proxies})
+        return list(saved["trusted_proxies"])
+
     def kernels(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/kernels"))
+
+    def kept(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/kept-resources"))
+
+    def adopt_kept(self, kept_id: str, env: str) -> None:
+        self._call("POST", f"/kept-resources/{segment(kept_id)}/adopt", json={"env": env})
+
+    def drop_kept(self, kept_id: str) -> None:
+        self._call("DELETE", f"/kept-resources/{segment(kept_id)}")
+
+    def sessions(self, user: str | None) -> list[dict[str, Any]]:
+        params = {"user": user} if user is not None else {}
+        return list(self._call("GET", "/sessions", params=params))
+
+    def end_session(self, session_id: int) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/sessions/{segment(session_id)}"))
+
+    def end_user_sessions(self, user: str) -> int:
+        return int(self._call("DELETE", f"/users/{segment(user)}/sessions")["ended"])

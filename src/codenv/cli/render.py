@@ -20,6 +20,16 @@ def _table(*headers: str) -> Table:
     return Table(*headers)
 
 
+def _id_table(*headers: str) -> Table:
+    """A table whose first column is an id to copy into a command: never cut, while the other
+    columns fold when the screen is narrow (80 columns in a pipe)."""
+    table = _table(*headers)
+    for column in table.columns[1:]:
+        column.overflow = "fold"
+    table.columns[0].no_wrap = True
+    return table
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
@@ -154,4 +164,27 @@ def vars_table(found: dict[str, str]) -> Table:
     table = _table("name", "value")
     for key, value in found.items():
         table.add_row(key, value)
+    return table
+
+
+def _moment(iso: str | None) -> str:
+    """An ISO time of the services (UTC) to the second, for a narrow table."""
+    return iso[:19].replace("T", " ") if iso else ""
+
+
+def kept_table(kept: Sequence[dict[str, Any]]) -> Table:
+    table = _id_table("id", "env", "kept at", "size", "env vars")
+    for item in kept:
+        env_vars = "yes" if item["env_vars"] else "no"
+        size = human_size(item["size_bytes"])
+        table.add_row(item["id"], item["env"], _moment(item["kept_at"]), size, env_vars)
+    return table
+
+
+def sessions_table(sessions: Sequence[dict[str, Any]]) -> Table:
+    table = _table("session", "user", "source", "user agent", "started", "last seen", "ends")
+    for item in sessions:
+        moments = (item["created_at"], item["last_seen_at"], item["expires_at"])
+        texts = (str(item["id"]), item["user"], item["source"], item["user_agent"])
+        table.add_row(*texts, *(_moment(moment) for moment in moments))
     return table

@@ -1,4 +1,5 @@
-"""`codenv resources`: the init script and its options, env vars, the file explorer."""
+"""`codenv resources`: the init script and its options, env vars, the file explorer; the
+resources of deleted envs (administrators)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from codenv.cli.context import JsonOption, state
+from codenv.cli.context import JsonOption, Yes, state
 from codenv.cli.progress import wait_for_build
-from codenv.cli.render import entries_table, vars_table
+from codenv.cli.render import entries_table, kept_table, vars_table
 from codenv.domain.errors import InvalidInput
 
 app = typer.Typer(help="The env's managed resources directory, init script and env vars.")
@@ -101,6 +102,49 @@ def remove(name: str, path: str) -> None:
     cli = state()
     cli.backend().remove_file(name, path)
     cli.say(f"removed {path}")
+
+
+KeptId = Annotated[str, typer.Argument(help="The id `codenv resources kept` lists.")]
+
+
+@app.command("kept")
+def kept(json_output: bool = JsonOption) -> None:
+    """Resources and env vars of deleted envs, set aside (administrators)."""
+    cli = state(json_output)
+    found = cli.backend().kept()
+    cli.emit(found, lambda: kept_table(found))
+
+
+@app.command("adopt")
+def adopt(
+    kept_id: KeptId,
+    name: Annotated[str, typer.Argument(help="A code env with no resources of its own.")],
+) -> None:
+    """Give the resources (and env vars) kept as KEPT_ID to the code env NAME, which has none
+    of its own (administrators)."""
+    cli = state()
+    cli.backend().adopt_kept(kept_id, name)
+    cli.say(f"{name}: its resources are now those kept as {kept_id}")
+
+
+@app.command("drop")
+def drop(
+    kept_id: KeptId,
+    yes: Yes = False,
+) -> None:
+    """Delete the resources kept as KEPT_ID for good (administrators)."""
+    cli = state()
+    backend = cli.backend()
+    known = {item["id"]: item for item in backend.kept()}
+    # An unknown id is left to the backend's own not-found error, without a question first.
+    if not yes and kept_id in known:
+        typer.confirm(
+            f"Delete the resources of the deleted env {known[kept_id]['env']!r} kept as "
+            f"{kept_id} for good?",
+            abort=True,
+        )
+    backend.drop_kept(kept_id)
+    cli.say(f"dropped {kept_id}")
 
 
 def register(root: typer.Typer) -> None:

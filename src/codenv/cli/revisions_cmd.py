@@ -1,4 +1,5 @@
-"""`codenv installed | revisions | rollback | builds | logs` and the detached build worker."""
+"""`codenv installed | revisions | rollback | builds | logs | cancel` and the detached build
+worker."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 from codenv.cli.context import JsonOption, state
 from codenv.cli.progress import follow_log as follow
+from codenv.cli.progress import outcome
 from codenv.cli.render import builds_table, installed_table, revisions_table
 from codenv.domain.errors import NotFound
 
@@ -48,7 +50,14 @@ def list_builds(name: str, json_output: bool = JsonOption) -> None:
 def logs(
     name: str,
     build: Annotated[str | None, typer.Option("--build", help="Default: the latest.")] = None,
-    follow_log: Annotated[bool, typer.Option("--follow", "-f", help="Wait for more.")] = False,
+    follow_log: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Wait for more until the build ends; exit code 4 if it failed or was cancelled.",
+        ),
+    ] = False,
 ) -> None:
     """Print a build's log (append-only; readable while the build runs)."""
     cli = state()
@@ -63,8 +72,21 @@ def logs(
         for text in follow(backend, chosen["id"], 0.2 if backend.remote else 0.05):
             sys.stdout.write(text)
             sys.stdout.flush()
+        outcome(backend.build(chosen["id"]))
     else:
         sys.stdout.write(backend.read_log(chosen["id"], 0)[0])
+
+
+CANCELLING = "cancelling: the build stops within a second or so"
+
+
+def cancel(build_id: str, json_output: bool = JsonOption) -> None:
+    """Cancel the queued build BUILD_ID at once, or stop it while it runs (the active revision
+    stays)."""
+    cli = state(json_output)
+    build = cli.backend().cancel(build_id)
+    status = "cancelled" if build["status"] == "cancelled" else CANCELLING
+    cli.emit(build, f"build {build['id']} of {build['env']}: {status}")
 
 
 def run_build(build_id: str) -> None:
@@ -81,4 +103,5 @@ def register(app: typer.Typer) -> None:
     app.command()(rollback)
     app.command("builds")(list_builds)
     app.command()(logs)
+    app.command()(cancel)
     app.command("run-build", hidden=True)(run_build)
