@@ -4,6 +4,7 @@ the server's files and its processes are untouched."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,20 @@ def processes():
         for pid in children:
             os.waitpid(pid, 0)
 
+def poison():
+    # Envs hard-link the shared cache's files: a change there would change them all.
+    count = 0
+    for root, _dirs, files in os.walk({cache!r}):
+        if root.endswith(os.sep + "alpha") and "__init__.py" in files:
+            with open(os.path.join(root, "__init__.py"), "w") as handle:
+                handle.write("raise SystemExit('poisoned')")
+            count += 1
+    print("CACHE-WRITES", count, flush=True)
+
+try:
+    poison()
+except BaseException as error:
+    print("CACHE-REFUSED", type(error).__name__, flush=True)
 attempt("secret-key", read({secret!r}))
 attempt("database", read({database!r}))
 attempt("other-resources", read({resources!r}))
@@ -96,6 +111,7 @@ def target(node: Node, newest: str, tmp_path: Path) -> Iterator[dict[str, object
     (config / "secret_key").write_text("the-session-signing-key")
     node.code_envs_setting("sandboxLimits", LIMITS)
     node.run("create", "other", "--python", newest, "--no-core-packages")
+    node.run("save", "other", "--add", "alpha", "--update")  # hard-linked from the cache
     secret = node.home / "envs" / "other" / "resources" / "secret.txt"
     secret.parent.mkdir(parents=True, exist_ok=True)
     secret.write_text("other team's data")
@@ -108,6 +124,7 @@ def target(node: Node, newest: str, tmp_path: Path) -> Iterator[dict[str, object
             "resources": str(secret),
             "revision": str(node.home / "envs" / "other" / "revisions" / "1" / "pwned.txt"),
             "package": str(Path(codenv.__file__).parent / "pwned.txt"),
+            "cache": str(node.home / "cache" / "uv"),
             "pid": sleeper.pid,
             "port": listener.port,
             "memory": 2 << 30,
@@ -137,6 +154,8 @@ def _assert_all_refused(log: str, target: dict[str, object], node: Node) -> None
     assert isinstance(listener, Listener) and listener.accepted == 0
     assert f"127.0.0.1:{listener.port}" in log  # the refused request, named in the log
     assert node.run("installed", "other").returncode == 0
+    # Whatever the box wrote in its view of the shared cache vanished with it.
+    assert node.env_python_run("other", "import alpha; print(alpha.__version__)") == "1.0"
 
 
 def _log(node: Node, env: str) -> str:
@@ -167,4 +186,7 @@ def test_the_setup_code_of_an_sdist_cannot_reach_anything_of_the_node(
     node.index_url = index.url
     node.run("create", "evil", "--python", newest, "--no-core-packages")
     node.run("save", "evil", "--add", "evil", "--update", check=False)
-    _assert_all_refused(_log(node, "evil"), target, node)
+    log = _log(node, "evil")
+    _assert_all_refused(log, target, node)
+    # It did change alpha's files in its view of the shared cache: only there.
+    assert re.search(r"CACHE-WRITES [1-9]", log), log

@@ -98,10 +98,11 @@ def _find_links_dirs(options: tuple[Option, ...]) -> tuple[Path, ...]:
     )
 
 
-def _editable_dirs(plan: Plan) -> tuple[Path, ...]:
-    return tuple(
-        Path(line.removeprefix("-e ").strip()) for line in plan.requested if line.startswith("-e ")
-    )
+def _editable_dirs(plan: Plan, pip_editables: tuple[str, ...]) -> tuple[Path, ...]:
+    """Editable sources built the PEP 660 way: a build backend may write in them (egg-info),
+    so the box sees them through a throw-away overlay; the source itself stays untouched."""
+    paths = (line.removeprefix("-e ").strip() for line in plan.requested if line.startswith("-e "))
+    return tuple(Path(path) for path in paths if path not in pip_editables)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,11 @@ class BuildDirs:
 
 
 def build_boxes(
-    app: Codenv, plan: Plan, options: tuple[Option, ...], dirs: BuildDirs
+    app: Codenv,
+    plan: Plan,
+    options: tuple[Option, ...],
+    pip_editables: tuple[str, ...],
+    dirs: BuildDirs,
 ) -> BuildBoxes | None:
     """The boxes of one build, or None on a node whose administrator turned them off."""
     if sandbox_mode(app) == OFF:
@@ -131,9 +136,10 @@ def build_boxes(
             *map(Path, local_source_roots(app)),
             *_find_links_dirs(options),
         ),
-        # Setuptools writes egg-info into an editable source: that one tree, no more.
-        writable=(dirs.work_dir, dirs.target, *_editable_dirs(plan)),
-        tmp_overlay=(app.settings.uv_cache_dir,),
+        # pip's legacy `setup.py develop` (setup.py projects on Python 3.6) keeps the
+        # egg-info it writes into the source tree: that tree, and no other, is writable.
+        writable=(dirs.work_dir, dirs.target, *map(Path, pip_editables)),
+        tmp_overlay=(app.settings.uv_cache_dir, *_editable_dirs(plan, pip_editables)),
         network=NetworkMode.INDEXES,
         allowed_hosts=_reachable(app, options),
         limits=_limits(app),

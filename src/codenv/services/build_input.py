@@ -94,6 +94,6 @@ def prepare_build(app: Codenv, request: BuildRequest) -> Prepared | UpToDate:
         reuse_resolution=not forced,
         pip_editables=checked.pip_editables,
         init_script=init_script_input(layout, request.build_id, script) if script else None,
-        boxes=build_boxes(app, checked.plan, checked.options, dirs),
+        boxes=build_boxes(app, checked.plan, checked.options, checked.pip_editables, dirs),
     )
     return Prepared(job, checked.options, spec)
