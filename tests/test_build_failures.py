@@ -44,7 +44,8 @@ def test_unresolvable_requirement_keeps_previous_revision(node: Node, newest: st
     assert failed.returncode == 4
     assert "resolving failed" in failed.stderr and "alpha" in failed.stderr
     _assert_still_on(node, 2)
-    assert _show(node, "demo")["status"] == "failed"
+    # The previous revision is active and usable: ready, with the failure said beside it.
+    assert _show(node, "demo")["status"] == "ready · last update failed"
     log = node.run("logs", "demo").stdout
     assert "alpha>=9" in log and "the active revision and its env vars are unchanged" in log
 
@@ -200,4 +201,5 @@ def test_full_disk_fails_the_build_and_keeps_previous_revision(
     assert failed.returncode == 4
     assert "No space left on device" in failed.stderr or "os error 28" in failed.stderr
     _assert_still_on(node, 2)
-    assert json.loads(node.run("show", "demo", "--json").stdout)["status"] == "failed"
+    shown = json.loads(node.run("show", "demo", "--json").stdout)
+    assert shown["status"] == "ready · last update failed"

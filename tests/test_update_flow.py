@@ -66,12 +66,16 @@ def test_rollback_switches_back_without_resolving(node: Node, newest: str) -> No
     node.run("create", "demo", "--python", newest, "--no-core-packages")
     node.run("save", "demo", "--add", "beta", "--update")
     assert "beta" in _installed(node, "demo")
+    node.run("save", "demo", "--add", "gamma")  # saved, not built
 
     result = node.run("rollback", "demo", "1")
     assert "revision 1 is active" in result.stdout
     shown = _show(node, "demo")
     assert shown["active_revision"] == 1
-    assert shown["spec"]["requested"] == ""  # the saved spec is the revision's again
+    # Rollback changes only the active revision: the saved spec, unbuilt changes included,
+    # stays, and show says it differs from what runs.
+    assert shown["spec"]["requested"] == "beta\ngamma\n"
+    assert (shown["spec_differs"], shown["status"]) == (True, "out of date")
     assert (
         node.env_python_run("demo", "import importlib.util as u; print(u.find_spec('beta'))")
         == "None"

@@ -8,8 +8,11 @@ The writers in ``inline_backend`` are the only implementation: this module just 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -183,3 +186,26 @@ def make_tar_archive(src_dir: Path, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     backend.write_tar_gz(str(out), _tree_members(src_dir, _archive_top(out, ".tar.gz")))
     return out
+
+
+def retag_wheel(wheel: Path, tag: str) -> Path:
+    """Make `wheel`'s WHEEL file name `tag` while its file name keeps its own tags, as some
+    real releases do (e.g. xgboost 1.4.2: py3-none-manylinux2010 named, cp38 inside)."""
+    with zipfile.ZipFile(wheel) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    name = next(member for member in members if member.endswith(".dist-info/WHEEL"))
+    members[name] = members[name].replace(
+        f"Tag: {backend.WHEEL_TAG}".encode(), f"Tag: {tag}".encode()
+    )
+    record = next(member for member in members if member.endswith(".dist-info/RECORD"))
+    digest = base64.urlsafe_b64encode(hashlib.sha256(members[name]).digest()).rstrip(b"=")
+    entry = f"{name},sha256={digest.decode()},{len(members[name])}"
+    lines = [
+        entry if line.startswith(f"{name},") else line
+        for line in members[record].decode().splitlines()
+    ]
+    members[record] = ("\n".join(lines) + "\n").encode()
+    with zipfile.ZipFile(wheel, "w") as out:
+        for member, data in members.items():
+            out.writestr(member, data)
+    return wheel

@@ -86,7 +86,8 @@ class Installer(Protocol):
 
     def install(self, run: Run, lock: Path, python: Path) -> None: ...
 
-    def check(self, run: Run, python: Path) -> None: ...
+    def check(self, run: Run, python: Path) -> tuple[str, ...]:
+        """Fail (BuildFailed) when the env is broken; the warnings of what is not."""
 
     def installed(self, run: Run, python: Path) -> list[InstalledPackage]: ...
 

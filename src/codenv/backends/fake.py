@@ -49,6 +49,7 @@ class FakeInstaller:
     ) -> None:
         self.versions = dict(versions or {})
         self.hooks: dict[str, Hook] = dict(hooks or {})
+        self.check_warnings: tuple[str, ...] = ()
         self.calls: list[str] = []
 
     def _stage(self, stage: str, run: Run) -> None:
@@ -92,8 +93,9 @@ class FakeInstaller:
     def install_editables(self, run: Run, paths: Sequence[str], python: Path) -> None:
         self._stage("install_editables", run)
 
-    def check(self, run: Run, python: Path) -> None:
+    def check(self, run: Run, python: Path) -> tuple[str, ...]:
         self._stage("check", run)
+        return self.check_warnings
 
     def installed(self, run: Run, python: Path) -> list[InstalledPackage]:
         self._stage("installed", run)

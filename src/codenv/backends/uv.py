@@ -11,6 +11,7 @@ from uv import find_uv_bin
 from codenv.backends.base import InstalledPackage, Run, clean_environ, run_logged
 from codenv.backends.index_probe import refused_index
 from codenv.backends.uv_options import translate
+from codenv.domain.checks import split_check_report
 from codenv.domain.errors import BuildFailed
 from codenv.domain.install_options import index_urls
 from codenv.domain.plan import Plan
@@ -142,10 +143,22 @@ class UvInstaller:
             args += ["-e", path]
         self._run("installing editable packages", args, run)
 
-    def check(self, run: Run, python: Path) -> None:
+    def check(self, run: Run, python: Path) -> tuple[str, ...]:
+        """`uv pip check`, judged by pip's rule: only missing or conflicting dependencies
+        fail the build; tag metadata that disagrees with a wheel's name is a warning."""
         args = [self.uv, "pip", "check", "--python", str(python)]
-        trusted = Run(run.log, run.timeout, run.cancelled)
-        run_logged("checking", args, trusted, self.environ)
+        held: list[str] = []
+        trusted = Run(_Held(held), run.timeout, run.cancelled)
+        try:
+            run_logged("checking", args, trusted, self.environ)
+        except BuildFailed:
+            report = split_check_report(held)
+            _replay(held, run)
+            if report.problems or not report.warnings:
+                raise
+            return report.warnings
+        _replay(held, run)
+        return ()
 
     def installed(self, run: Run, python: Path) -> list[InstalledPackage]:
         result = subprocess.run(

@@ -65,6 +65,7 @@ class BuildOutcome:
     installed: list[InstalledPackage]
     size_bytes: int
     staged_env_vars: Path | None = None
+    warnings: tuple[str, ...] = ()  # what the check found that does not break the env
 
 
 def requirements_text(job: BuildInput) -> str:
@@ -122,7 +123,9 @@ def _stages(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter)
         report("installing", f"setup.py editables with {tools.editables.name}")
         tools.editables.install_editables(boxed, job.pip_editables, python)
     report("checking", "installed packages are compatible")
-    tools.installer.check(run, python)
+    warnings = tools.installer.check(run, python)
+    for warning in warnings:
+        run.log.write(f"warning: {warning} (it runs; pip would install it without a word)")
     report("recording", "installed packages")
     installed = tools.installer.installed(run, python)
     _record(job.target, job.plan, lock_text)
@@ -132,7 +135,7 @@ def _stages(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter)
         report("init script", f"running the resources init script in {where}")
         scripted = replace(run, box=job.boxes.init_script if job.boxes else None)
         staged = run_init_script(job.init_script, python, job.work_dir, scripted)
-    return BuildOutcome(lock_text, installed, disk_usage(job.target), staged)
+    return BuildOutcome(lock_text, installed, disk_usage(job.target), staged, warnings)
 
 
 def execute(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> BuildOutcome:

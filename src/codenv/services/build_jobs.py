@@ -222,6 +222,7 @@ def _commit_revision(
                 spec=prepared.spec.to_dict(),
                 lock=outcome.lock,
                 installed=[package.to_dict() for package in outcome.installed],
+                warnings=list(outcome.warnings),
                 size_bytes=outcome.size_bytes,
             )
         )

@@ -91,13 +91,18 @@ def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> Env
     return shown_spec(spec)
 
 
+LAST_UPDATE_FAILED = "ready · last update failed"
+
+
 def _status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
+    """What a user may rely on: an env whose last update failed still runs its active
+    revision ("ready · last update failed"); only one that never built is "failed"."""
     if last and not last.finished:
         return "building"
-    if last and last.status == "failed":
-        return "failed"
     if env.active_revision is None:
-        return "not built"
+        return "failed" if last and last.status == "failed" else "not built"
+    if last and last.status == "failed":
+        return LAST_UPDATE_FAILED
     return "out of date" if spec_differs else "ready"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from codenv.domain.errors import Conflict, NotFound
+from codenv.domain.errors import NotFound
 from codenv.services.actor import Actor, env_for
 from codenv.services.app import Codenv
 from codenv.storage import queries
@@ -51,6 +51,8 @@ class InstalledPackages:
     packages: list[dict[str, Any]]
     # None for the env's first revision.
     diff: PackagesDiff | None
+    # What the install check reported that does not break the env (a wheel's tags).
+    warnings: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +79,10 @@ def show_installed(
         env = env_for(session, actor, name)
         chosen = number if number is not None else env.active_revision
         if chosen is None:
-            raise Conflict(f"code env {env.name!r} has never built successfully")
+            raise NotFound(
+                f"code env {env.name!r} has never built successfully: no packages are installed",
+                field="revision",
+            )
         row = queries.revision(session, env.id, chosen)
         if row is None:
             raise NotFound(f"code env {env.name!r} has no revision {chosen}", field="revision")
@@ -87,4 +92,5 @@ def show_installed(
             revision=chosen,
             packages=sorted(row.installed, key=lambda p: str(p["name"]).lower()),
             diff=PackagesDiff.between(previous, row) if previous else None,
+            warnings=list(row.warnings),
         )

@@ -45,7 +45,8 @@ def _rollback_target(app: Codenv, row: RevisionRow | None, name: str, number: in
 
 
 def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
-    """Switch back to a built revision without resolving; its spec becomes the saved spec.
+    """Switch back to a built revision without resolving. Only the active revision changes:
+    the saved spec (with unbuilt changes) stays, and `show` says that it differs.
 
     Like a build: the database first (the commit is the rollback), then the disk settled.
     """
@@ -61,7 +62,7 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
             env = queries.require_env(session, name)
             row = queries.revision(session, env_id, number)
             assert row is not None
-            env.active_revision, env.spec, env.settled = number, row.spec, False
+            env.active_revision, env.settled = number, False
             restored = RevisionInfo.of(row, number)
         settle_env(app, env_id, lambda message: logger.warning("%s: %s", env_name, message))
         record(app, actor, "env.rollback", env_name, {"revision": number})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codenv.core_package.codenv_runtime.resources import load_env_vars_file
-from codenv.domain.errors import Conflict
+from codenv.domain.errors import NotFound
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs import kernels
 from codenv.envdirs.layout import EnvLayout
@@ -46,7 +46,7 @@ def run_context(app: Codenv, actor: Actor, name: str) -> RunContext:
         env = queries.require_env(session, name)
         require_use(actor, env)
         if env.active_revision is None:
-            raise Conflict(
+            raise NotFound(
                 f"code env {env.name!r} has never built successfully; "
                 f"run `codenv update {env.name}` first",
                 field="name",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -71,6 +72,8 @@ class RevisionRow(Base):
     spec: Mapped[dict[str, Any]]
     lock: Mapped[str] = mapped_column(Text)
     installed: Mapped[list[Any]]
+    # What the install check reported that does not break the env (tags, platform).
+    warnings: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     pruned: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
