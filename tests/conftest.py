@@ -19,6 +19,10 @@ from codenv.settings import load_settings
 from support.pkgindex import PackageIndex
 
 IN_CI = os.environ.get("CI") == "true"
+# Envs get pip, setuptools and wheel by default, from the index. The sample indexes the tests
+# serve on loopback hold only the packages the tests build, so tests build envs without them
+# unless they say otherwise (the seeded envs are tested against the public index).
+os.environ.setdefault("CODENV_SEED_PACKAGES", "0")
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +121,9 @@ class Node:
         return sources
 
     def app(self) -> Codenv:
-        settings = load_settings(self.home, {"CODENV_INDEX_URL": self.index_url})
+        environ = {"CODENV_INDEX_URL": self.index_url, **self.environ_extra}
+        environ.setdefault("CODENV_SEED_PACKAGES", os.environ["CODENV_SEED_PACKAGES"])
+        settings = load_settings(self.home, environ)
         return open_codenv(settings)
 
     def python(self, env: str) -> Path:

@@ -43,6 +43,8 @@ class Settings:
     resolution_ttl_seconds: int = 600
     configured_pythons: tuple[str, ...] = ()
     node_type: str = "design"
+    # Whether envs get pip, setuptools and wheel when their spec does not say.
+    seed_packages: bool = True
     # The largest request body the server reads, but for uploads (JSON, forms).
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # The largest file (or form) the server accepts in one upload, API and console alike.
@@ -118,6 +120,17 @@ def _positive_int(value: Any, name: str) -> int:
     return number
 
 
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"{name} must be true or false, got {value!r}", field=name)
+
+
 def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from (highest first) arguments, CODENV_* variables, config/server.json."""
     env = os.environ if environ is None else environ
@@ -145,6 +158,9 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         ),
         configured_pythons=tuple(code_envs.get("pythonInterpreters", ())),
         node_type=config.get("nodeType", "design"),
+        seed_packages=_flag(
+            env.get("CODENV_SEED_PACKAGES", code_envs.get("seedPackages", True)), "seed_packages"
+        ),
         **_limits(env),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -60,7 +61,10 @@ def running_server(
     home: Path, index_url: str, environ: dict[str, str] | None = None
 ) -> Iterator[RunningServer]:
     """The server on `home`; `environ` adds CODENV_* settings."""
-    settings = load_settings(home, {"CODENV_INDEX_URL": index_url, **(environ or {})})
+    seed = os.environ.get("CODENV_SEED_PACKAGES", "1")
+    settings = load_settings(
+        home, {"CODENV_INDEX_URL": index_url, "CODENV_SEED_PACKAGES": seed, **(environ or {})}
+    )
     app = open_codenv(settings)
     ensure_initial_admin(app, ADMIN_PASSWORD)
     port = free_port()

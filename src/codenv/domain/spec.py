@@ -15,7 +15,13 @@ from codenv.domain.errors import InvalidSpec
 from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options
 from codenv.domain.limits import check_spec_sizes
 from codenv.domain.pythons import format_minor, parse_minor
-from codenv.domain.requirements import LineKind, RequirementLine, is_continued, parse_requested
+from codenv.domain.requirements import (
+    LineKind,
+    RequirementLine,
+    is_continued,
+    parse_requested,
+    requirement_name,
+)
 
 CORE_PACKAGE = "codenv-runtime"
 T = TypeVar("T")
@@ -51,6 +57,8 @@ class EnvSpec:
     # None: inherit the node's options; a tuple (maybe empty) overrides them.
     install_options: tuple[str, ...] | None = None
     venv_options: tuple[str, ...] | None = None
+    # pip, setuptools and wheel, as a venv has them; None: the node's default.
+    install_seed_packages: bool | None = None
 
     def __post_init__(self) -> None:
         # " 3.11 " typed in a form is the same version; stored specs compare equal.
@@ -69,6 +77,7 @@ class EnvSpec:
             "run_init_script_on_api_node": self.run_init_script_on_api_node,
             "install_options": _listed(self.install_options),
             "venv_options": _listed(self.venv_options),
+            "install_seed_packages": self.install_seed_packages,
         }
 
     @classmethod
@@ -85,6 +94,7 @@ class EnvSpec:
             run_init_script_on_api_node=raw.get("run_init_script_on_api_node", True),
             install_options=_tupled(raw.get("install_options")),
             venv_options=_tupled(raw.get("venv_options")),
+            install_seed_packages=raw.get("install_seed_packages"),
         )
 
 
@@ -114,9 +124,26 @@ def jupyter_requirement(python: tuple[int, int]) -> str:
     return "ipykernel>=5.5,<6" if python < (3, 7) else "ipykernel>=6"
 
 
-def base_packages(spec: EnvSpec, core_version: str, core_line: str) -> tuple[BasePackage, ...]:
+# What `python -m venv` / virtualenv give an env, in the newest versions that support its
+# Python (the resolver picks them by Requires-Python: 3.6 gets pip 21.3, setuptools 59.6 …).
+# setuptools 82 dropped pkg_resources, which packages of every era still import.
+SEED_PACKAGES = (("pip", "pip"), ("setuptools", "setuptools<82"), ("wheel", "wheel"))
+
+
+def _seeds(spec: EnvSpec, seed_default: bool) -> list[BasePackage]:
+    wanted = seed_default if spec.install_seed_packages is None else spec.install_seed_packages
+    if not wanted:
+        return []
+    # A requested pin of one of them (setuptools<58 for an old stack) replaces the seed.
+    named = {requirement_name(line.strip()) for line in spec.requested.splitlines()}
+    return [BasePackage(name, line) for name, line in SEED_PACKAGES if name not in named]
+
+
+def base_packages(
+    spec: EnvSpec, core_version: str, core_line: str, seed_default: bool = False
+) -> tuple[BasePackage, ...]:
     python = parse_minor(spec.python)
-    packages: list[BasePackage] = []
+    packages: list[BasePackage] = _seeds(spec, seed_default)
     if spec.install_core_packages:
         packages.append(
             BasePackage(CORE_PACKAGE, f"{CORE_PACKAGE}=={core_version}", core_version, core_line)
@@ -161,6 +188,7 @@ class SpecContext:
     # Directories local sources may come from (symlinks resolved); none: no local sources.
     local_source_roots: tuple[str, ...] = ()
     max_archive_bytes: int = 1 << 30
+    seed_packages: bool = False  # the node's default for specs that do not say
 
 
 @dataclass(frozen=True)
@@ -270,7 +298,8 @@ def validate_spec(spec: EnvSpec, context: SpecContext) -> tuple[RequirementLine,
     _check_sets(spec, python, context)
     lines = parse_requested(spec.requested)
     _check_paths(lines, context)
-    _check_base_conflicts(lines, base_packages(spec, context.core_version, context.core_line))
+    base = base_packages(spec, context.core_version, context.core_line, context.seed_packages)
+    _check_base_conflicts(lines, base)
     return lines
 
 
@@ -286,6 +315,7 @@ class SpecChanges:
     python: str | None = None
     install_core_packages: bool | None = None
     install_jupyter_support: bool | None = None
+    install_seed_packages: bool | None = None
     description: str | None = None
     resources_init_script: str | None = None
     run_init_script_on_update: bool | None = None
@@ -334,6 +364,11 @@ def apply_changes(spec: EnvSpec, changes: SpecChanges) -> EnvSpec:
     return EnvSpec(
         python=changes.python or spec.python,
         install_core_packages=_pick(changes.install_core_packages, spec.install_core_packages),
+        install_seed_packages=(
+            spec.install_seed_packages
+            if changes.install_seed_packages is None
+            else changes.install_seed_packages
+        ),
         install_jupyter_support=_pick(
             changes.install_jupyter_support, spec.install_jupyter_support
         ),

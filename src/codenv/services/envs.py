@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
 from codenv.services.boxes import require_sandbox
 from codenv.services.builds import enqueue_build
+from codenv.services.installed import live_drift
 from codenv.services.interpreters import discovery
 from codenv.services.kept_resources import set_aside
 from codenv.services.plans import check_spec, spec_context
@@ -131,13 +133,25 @@ def _info(app: Codenv, session: Session, actor: Actor, env: CodeEnvRow, base: li
 
 def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
     context = spec_context(app, discovery(app))
-    return [p.requirement for p in base_packages(spec, context.core_version, context.core_line)]
+    base = base_packages(spec, context.core_version, context.core_line, context.seed_packages)
+    return [package.requirement for package in base]
 
 
 def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
     with app.db.session() as session:
         env = env_for(session, actor, name)
-        return _info(app, session, actor, env, _base_names(app, EnvSpec.from_dict(env.spec)))
+        info = _info(app, session, actor, env, _base_names(app, EnvSpec.from_dict(env.spec)))
+        recorded = _active_record(session, env)
+    if info.active_revision is None or recorded is None:
+        return info
+    python = EnvLayout.of(app.settings.envs_dir, info.name).python(info.active_revision)
+    drift = live_drift(app, python, recorded)
+    return replace(info, drift=asdict(drift) if drift and drift.drifted else None)
+
+
+def _active_record(session: Session, env: CodeEnvRow) -> list[dict[str, Any]] | None:
+    row = queries.revision(session, env.id, env.active_revision) if env.active_revision else None
+    return list(row.installed) if row else None
 
 
 def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from codenv.domain.errors import NotFound
+from codenv.backends.base import Run
+from codenv.domain.errors import CodenvError, NotFound
+from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import Actor, env_for
 from codenv.services.app import Codenv
 from codenv.storage import queries
@@ -30,17 +33,52 @@ class PackagesDiff:
 
     @classmethod
     def between(cls, previous: RevisionRow, current: RevisionRow) -> PackagesDiff:
-        before, after = _versions(previous.installed), _versions(current.installed)
-        return cls(
-            previous=previous.number,
-            added=[{"name": n, "version": after[n]} for n in _sorted(set(after) - set(before))],
-            removed=[{"name": n, "version": before[n]} for n in _sorted(set(before) - set(after))],
-            changed=[
-                PackageChange(n, before[n], after[n])
-                for n in _sorted(set(before) & set(after))
-                if before[n] != after[n]
-            ],
+        added, removed, changed = _difference(
+            _versions(previous.installed), _versions(current.installed)
         )
+        return cls(previous.number, added, removed, changed)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What was installed, removed or changed in the live env by hand (`pip install` in it),
+    outside any revision: the next update builds a new revision without it."""
+
+    added: list[dict[str, str]]
+    removed: list[dict[str, str]]
+    changed: list[PackageChange]
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def _difference(
+    before: dict[str, str], after: dict[str, str]
+) -> tuple[list[dict[str, str]], list[dict[str, str]], list[PackageChange]]:
+    added = [{"name": n, "version": after[n]} for n in _sorted(set(after) - set(before))]
+    removed = [{"name": n, "version": before[n]} for n in _sorted(set(before) - set(after))]
+    changed = [
+        PackageChange(n, before[n], after[n])
+        for n in _sorted(set(before) & set(after))
+        if before[n] != after[n]
+    ]
+    return added, removed, changed
+
+
+class _Quiet:
+    def write(self, text: str) -> None:
+        return None
+
+
+def live_drift(app: Codenv, python: Path, recorded: list[dict[str, Any]]) -> Drift | None:
+    """The live env's packages against its revision's record; None when it cannot be read."""
+    try:
+        live = app.tools.installer.installed(Run(_Quiet(), 60), python)
+    except (CodenvError, OSError):
+        return None
+    now = {package.name: package.version for package in live}
+    return Drift(*_difference(_versions(recorded), now))
 
 
 @dataclass(frozen=True)
@@ -53,6 +91,8 @@ class InstalledPackages:
     diff: PackagesDiff | None
     # What the install check reported that does not break the env (a wheel's tags).
     warnings: list[str]
+    # For the active revision: what differs in the live env (None: not checked).
+    drift: Drift | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,10 +127,14 @@ def show_installed(
         if row is None:
             raise NotFound(f"code env {env.name!r} has no revision {chosen}", field="revision")
         previous = _previous(list(env.revisions), chosen)
-        return InstalledPackages(
+        python = EnvLayout.of(app.settings.envs_dir, env.name).python(chosen)
+        active = chosen == env.active_revision
+        shown = InstalledPackages(
             env=env.name,
             revision=chosen,
             packages=sorted(row.installed, key=lambda p: str(p["name"]).lower()),
             diff=PackagesDiff.between(previous, row) if previous else None,
             warnings=list(row.warnings),
         )
+    # Outside the unit of work: it runs the installer's listing of the live env.
+    return replace(shown, drift=live_drift(app, python, shown.packages)) if active else shown

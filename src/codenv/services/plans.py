@@ -91,6 +91,7 @@ def spec_context(app: Codenv, found: Discovery) -> NodeSpecContext:
         catalog=app.catalog,
         inspect_path=inspect_path,
         local_source_roots=local_source_roots(app),
+        seed_packages=app.settings.seed_packages,
         core_version=core_package_version(),
         core_line=f"codenv-runtime @ {core_wheel.as_uri()}",
         core_wheel=str(core_wheel),
@@ -103,7 +104,7 @@ def check_spec(app: Codenv, spec: EnvSpec, found: Discovery | None = None) -> Ch
     context = spec_context(app, found)
     requested = validate_spec(spec, context)
     interpreter = interpreter_for(found, spec.python)
-    base = base_packages(spec, context.core_version, context.core_line)
+    base = base_packages(spec, context.core_version, context.core_line, context.seed_packages)
     digests = _archive_digests(requested)
     if spec.install_core_packages:
         digests[context.core_wheel] = _sha256(context.core_wheel)

@@ -135,6 +135,9 @@ class EnvInfo:
     created_at: str | None
     last_build: BuildInfo | None
     capabilities: Capabilities
+    # `show` only: packages changed by hand in the live env since its revision was built
+    # ({"added", "removed", "changed"}); None when not checked or nothing changed.
+    drift: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
