@@ -54,7 +54,7 @@ def test_remote_mode_matches_local_mode(served: tuple[Node, RunningServer], newe
         "error [name]: no code env named 'nothing'\n",
     )
     invalid = remote.run("save", "demo", "--add", "beta[", check=False)
-    assert invalid.returncode == 2 and "error [requested]: line" in invalid.stderr
+    assert invalid.returncode == 2 and "error [add]: --add 'beta['" in invalid.stderr
     rolled = remote.run("rollback", "demo", "1", "--json")
     assert json.loads(rolled.stdout)["number"] == 1
     local_only = remote.run("run", "demo", "--", "python", "-V", check=False)

@@ -11,7 +11,7 @@ from codenv.domain.requirements import LineKind, parse_requested, requirement_na
 # --- names -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "Z", "0", "my-env", "ML-2024", "-", "a" * 64, "A1-b2-C3"])
+@pytest.mark.parametrize("name", ["a", "Z", "0", "my-env", "ML-2024", "a-", "a" * 64, "A1-b2-C3"])
 def test_valid_names_are_returned_unchanged(name: str) -> None:
     assert validate_env_name(name) == name
 
@@ -29,6 +29,9 @@ def test_valid_names_are_returned_unchanged(name: str) -> None:
         "env/sub",
         "env\n",
         " env",
+        "-",
+        "-x",
+        "--help",
     ],
 )
 def test_invalid_names_are_refused_with_the_rule(name: str) -> None:

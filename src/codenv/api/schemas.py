@@ -48,6 +48,9 @@ class SpecBody(BaseModel):
     run_init_script_on_api_node: bool = True
     install_options: Options | None = Field(None, description="null: the node's options")
     venv_options: Options | None = Field(None, description="null: the node's options")
+    install_seed_packages: bool | None = Field(
+        None, description="pip, setuptools and wheel in the env; null: the node's default"
+    )
 
 
 class CreateEnvBody(SpecBody):
@@ -65,6 +68,7 @@ class SaveSpecBody(BaseModel):
     python: str | None = Field(None, max_length=limits.MAX_PYTHON_CHARS)
     install_core_packages: bool | None = None
     install_jupyter_support: bool | None = None
+    install_seed_packages: bool | None = None
     description: str | None = Field(None, max_length=limits.MAX_DESCRIPTION_CHARS)
     resources_init_script: str | None = Field(None, max_length=limits.MAX_SCRIPT_CHARS)
     run_init_script_on_update: bool | None = None

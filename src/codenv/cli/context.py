@@ -103,3 +103,9 @@ def print_json(data: Any) -> None:
 
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")]
+EnvName = Annotated[str, typer.Argument(help="The name of the code env.", show_default=False)]
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 package`, `2 packages`: a count with its noun."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -6,15 +6,16 @@ spec, not at start-up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from codenv.cli.context import CliState, JsonOption, Yes, print_json, state
+from codenv.cli.context import CliState, EnvName, JsonOption, Yes, print_json, state
 from codenv.cli.progress import wait_for_build
 from codenv.cli.render import envs_table, print_env
-from codenv.domain.errors import InvalidInput
+from codenv.domain.errors import InvalidInput, InvalidSpec
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the build id and return.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show the whole build log.")]
@@ -22,6 +23,7 @@ UpgradeAll = Annotated[
     bool, typer.Option("--upgrade-all", help="Resolve every package again to its newest version.")
 ]
 Rebuild = Annotated[bool, typer.Option("--rebuild", help="Build even when nothing changed.")]
+Description = Annotated[str, typer.Option("--description", help="What the env is for.")]
 
 
 def _read_requirements(path: Path | None) -> str | None:
@@ -42,17 +44,32 @@ def _finish_build(cli: CliState, env: str, build_id: str, no_wait: bool, verbose
 
 
 def create(
-    name: str,
-    python: Annotated[str, typer.Option("--python", help="Python version, like 3.11.")],
+    name: EnvName,
+    python: Annotated[
+        str, typer.Option("--python", help="Python version, like 3.11 (`codenv pythons`).")
+    ],
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="Package set ID[:variant].")
+        list[str] | None,
+        typer.Option("--set", help="Add the package set ID[:VARIANT] (`codenv sets`)."),
     ] = None,
     requirements: Annotated[
-        Path | None, typer.Option("-r", "--requirements", help="Requested packages file.")
+        Path | None,
+        typer.Option("-r", "--requirements", help="A requirements file: the requested packages."),
     ] = None,
-    no_core: Annotated[bool, typer.Option("--no-core-packages")] = False,
-    jupyter: Annotated[bool, typer.Option("--jupyter", help="Add Jupyter support.")] = False,
-    description: Annotated[str, typer.Option("--description")] = "",
+    no_core: Annotated[
+        bool, typer.Option("--no-core-packages", help="Leave out the core package.")
+    ] = False,
+    jupyter: Annotated[
+        bool, typer.Option("--jupyter", help="Add Jupyter support (ipykernel and a kernel).")
+    ] = False,
+    seed: Annotated[
+        bool | None,
+        typer.Option(
+            "--seed-packages/--no-seed-packages",
+            help="Add or leave out pip, setuptools and wheel (default: as the node says).",
+        ),
+    ] = None,
+    description: Description = "",
     no_wait: NoWait = False,
     verbose: Verbose = False,
     json_output: bool = JsonOption,
@@ -65,6 +82,7 @@ def create(
         python=python,
         install_core_packages=not no_core,
         install_jupyter_support=jupyter,
+        install_seed_packages=seed,
         package_sets=tuple(SetRef.parse(text) for text in sets or ()),
         requested=_read_requirements(requirements) or "",
         description=description,
@@ -74,16 +92,53 @@ def create(
 
 
 def save(
-    name: str,
-    requirements: Annotated[Path | None, typer.Option("-r", "--requirements")] = None,
-    add: Annotated[list[str] | None, typer.Option("--add", help="Add a requirement.")] = None,
-    remove: Annotated[list[str] | None, typer.Option("--remove", help="Remove by name.")] = None,
-    add_set: Annotated[list[str] | None, typer.Option("--add-set")] = None,
-    remove_set: Annotated[list[str] | None, typer.Option("--remove-set")] = None,
-    python: Annotated[str | None, typer.Option("--python")] = None,
-    jupyter: Annotated[bool | None, typer.Option("--jupyter/--no-jupyter")] = None,
-    core: Annotated[bool | None, typer.Option("--core-packages/--no-core-packages")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
+    name: EnvName,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(
+            "-r",
+            "--requirements",
+            help="Replace all the requested packages with the lines of this file "
+            "(--add and --remove change them one at a time).",
+        ),
+    ] = None,
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", help="Add a requirement line to the requested packages."),
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="Remove a requested package by name."),
+    ] = None,
+    add_set: Annotated[
+        list[str] | None,
+        typer.Option("--add-set", help="Add the package set ID[:VARIANT] (`codenv sets`)."),
+    ] = None,
+    remove_set: Annotated[
+        list[str] | None, typer.Option("--remove-set", help="Remove the package set ID.")
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="Change the Python version, like 3.11.")
+    ] = None,
+    jupyter: Annotated[
+        bool | None, typer.Option("--jupyter/--no-jupyter", help="Add or remove Jupyter support.")
+    ] = None,
+    core: Annotated[
+        bool | None,
+        typer.Option(
+            "--core-packages/--no-core-packages", help="Add or leave out the core package."
+        ),
+    ] = None,
+    seed: Annotated[
+        bool | None,
+        typer.Option(
+            "--seed-packages/--no-seed-packages",
+            help="Add or leave out pip, setuptools and wheel.",
+        ),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the env is for.")
+    ] = None,
     install_options: Annotated[
         bool,
         typer.Option(
@@ -91,13 +146,22 @@ def save(
             help="Override the node's install options with the tokens after --.",
         ),
     ] = False,
-    inherit_install: Annotated[bool, typer.Option("--inherit-install-options")] = False,
+    inherit_install: Annotated[
+        bool,
+        typer.Option("--inherit-install-options", help="Inherit the node install options again."),
+    ] = False,
     venv_options: Annotated[
         bool, typer.Option("--venv-options", help="Override the venv options (tokens after --).")
     ] = False,
-    inherit_venv: Annotated[bool, typer.Option("--inherit-venv-options")] = False,
+    inherit_venv: Annotated[
+        bool, typer.Option("--inherit-venv-options", help="Inherit the node venv options again.")
+    ] = False,
     tokens: Annotated[
-        list[str] | None, typer.Argument(help="Options for --install-options/--venv-options.")
+        list[str] | None,
+        typer.Argument(
+            help="After --: the options of --install-options or --venv-options.",
+            show_default=False,
+        ),
     ] = None,
     update: Annotated[bool, typer.Option("--update", help="Save and update.")] = False,
     upgrade_all: UpgradeAll = False,
@@ -113,13 +177,14 @@ def save(
     _check_tokens(install_options, venv_options, tokens)
     changes = SpecChanges(
         requested=_read_requirements(requirements),
-        add=tuple(add or ()),
+        add=_checked_additions(add or ()),
         remove=tuple(remove or ()),
         add_sets=tuple(add_set or ()),
         remove_sets=tuple(remove_set or ()),
         python=python,
         install_core_packages=core,
         install_jupyter_support=jupyter,
+        install_seed_packages=seed,
         description=description,
         install_options=tuple(tokens or ()) if install_options else None,
         inherit_install_options=inherit_install,
@@ -127,10 +192,32 @@ def save(
         inherit_venv_options=inherit_venv,
     )
     spec = cli.backend("detached" if no_wait else "threads").save(name, changes)
+    if requirements is not None:
+        # -r replaces the list, which a user who meant to add to it would not notice otherwise.
+        cli.err.print(
+            f"{name}: the requested packages are now those of {requirements} "
+            "(--add and --remove change them one at a time)",
+            highlight=False,
+            markup=False,
+        )
     if update:
         _update(cli, name, upgrade_all, rebuild, no_wait, verbose)
     else:
         cli.emit(spec, f"{name}: spec saved (run `codenv update {name}` to build it)")
+
+
+def _checked_additions(values: Sequence[str]) -> tuple[str, ...]:
+    """The --add values, each checked alone: an error names the value the user typed, not a
+    line of the combined requested packages they never saw."""
+    from codenv.domain.requirements import parse_requested
+
+    for value in values:
+        try:
+            parse_requested(value)
+        except InvalidSpec as error:
+            reason = error.message.removeprefix("line 1: ")
+            raise InvalidSpec(f"--add {value!r}: {reason}", field="add") from error
+    return tuple(values)
 
 
 def _check_tokens(install: bool, venv: bool, tokens: list[str] | None) -> None:
@@ -154,7 +241,7 @@ def _update(
 
 
 def update(
-    name: str,
+    name: EnvName,
     upgrade_all: UpgradeAll = False,
     rebuild: Rebuild = False,
     no_wait: NoWait = False,
@@ -165,7 +252,7 @@ def update(
     _update(state(json_output), name, upgrade_all, rebuild, no_wait, verbose)
 
 
-def show(name: str, json_output: bool = JsonOption) -> None:
+def show(name: EnvName, json_output: bool = JsonOption) -> None:
     """Spec, base packages, status, active revision, interpreter, disk size."""
     cli = state(json_output)
     info = cli.backend().show(name)
@@ -183,7 +270,7 @@ def list_envs(json_output: bool = JsonOption) -> None:
 
 
 def delete(
-    name: str,
+    name: EnvName,
     yes: Yes = False,
     resources: Annotated[
         bool | None,

@@ -7,8 +7,11 @@ from typing import Annotated
 import typer
 
 from codenv.cli.context import JsonOption, state
-from codenv.cli.render import pythons_table, sets_table
+from codenv.cli.render import pythons_table, sets_text
 
+Interpreter = Annotated[
+    str, typer.Argument(help="The absolute path of the interpreter.", show_default=False)
+]
 pythons = typer.Typer(help="Python interpreters found on this node.", invoke_without_command=True)
 
 
@@ -27,7 +30,7 @@ def list_pythons(
 
 
 @pythons.command("add")
-def add_python(path: str, json_output: bool = JsonOption) -> None:
+def add_python(path: Interpreter, json_output: bool = JsonOption) -> None:
     """Add an interpreter by absolute path (CPython 3.6 or newer)."""
     cli = state(json_output)
     added = cli.backend().add_python(path)
@@ -36,7 +39,7 @@ def add_python(path: str, json_output: bool = JsonOption) -> None:
 
 
 @pythons.command("remove")
-def remove_python(path: str) -> None:
+def remove_python(path: Interpreter) -> None:
     """Forget an interpreter an administrator added."""
     cli = state()
     cli.backend().remove_python(path)
@@ -47,7 +50,7 @@ def list_sets(json_output: bool = JsonOption) -> None:
     """List the package-set catalog: id, title, Python range, variants, requirements."""
     cli = state(json_output)
     found = cli.backend().sets()
-    cli.emit(found, lambda: sets_table(found))
+    cli.emit(found, sets_text(found))
 
 
 def register(app: typer.Typer) -> None:

@@ -53,14 +53,19 @@ def pythons_table(found: dict[str, Any], show_refused: bool) -> Table:
     return table
 
 
-def sets_table(sets: Sequence[dict[str, Any]]) -> Table:
-    table = _table("id", "title", "python", "variants", "requirements")
+def sets_text(sets: Sequence[dict[str, Any]]) -> str:
+    """The catalog as plain lines that fit 80 columns: a heading per set, then each variant
+    (cpu, gpu, …) labelled with the --set value that picks it, above its requirement lines."""
+    blocks = []
     for item in sets:
-        variants = item["variants"]
-        lines = "\n".join(f"[{v}] {line}" for v, ls in variants.items() for line in ls)
         python = f"{item['python_min']}–{item['python_max']}"
-        table.add_row(item["id"], item["title"], python, ", ".join(variants), lines)
-    return table
+        lines = [f"{item['id']}: {item['title']} (Python {python})"]
+        for number, (variant, requirements) in enumerate(item["variants"].items()):
+            default = ", the default" if number == 0 else ""
+            lines.append(f"  {variant} variant (--set {item['id']}:{variant}{default})")
+            lines.extend(f"    {line}" for line in requirements)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def envs_table(envs: Sequence[dict[str, Any]]) -> Table:

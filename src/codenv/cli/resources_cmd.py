@@ -8,21 +8,28 @@ from typing import Annotated
 
 import typer
 
-from codenv.cli.context import JsonOption, Yes, state
+from codenv.cli.context import EnvName, JsonOption, Yes, state
 from codenv.cli.progress import wait_for_build
 from codenv.cli.render import entries_table, kept_table, vars_table
 from codenv.domain.errors import InvalidInput
 
+ResourcePath = Annotated[
+    str, typer.Argument(help="A path in the resources dir.", show_default=False)
+]
 app = typer.Typer(help="The env's managed resources directory, init script and env vars.")
 
 
 @app.command("script")
 def script(
-    name: str,
+    name: EnvName,
     set_file: Annotated[Path | None, typer.Option("--set", help="Python file to use.")] = None,
-    on_update: Annotated[bool | None, typer.Option("--run-on-update/--no-run-on-update")] = None,
+    on_update: Annotated[
+        bool | None,
+        typer.Option("--run-on-update/--no-run-on-update", help="Run it after each update."),
+    ] = None,
     on_api_node: Annotated[
-        bool | None, typer.Option("--run-on-api-node/--no-run-on-api-node")
+        bool | None,
+        typer.Option("--run-on-api-node/--no-run-on-api-node", help="Run it on API nodes too."),
     ] = None,
     json_output: bool = JsonOption,
 ) -> None:
@@ -50,7 +57,7 @@ def script(
 
 
 @app.command("init")
-def init(name: str, json_output: bool = JsonOption) -> None:
+def init(name: EnvName, json_output: bool = JsonOption) -> None:
     """Run the resources init script now, in the active revision (a build with a log)."""
     cli = state(json_output)
     backend = cli.backend()
@@ -59,7 +66,7 @@ def init(name: str, json_output: bool = JsonOption) -> None:
 
 
 @app.command("vars")
-def env_vars(name: str, json_output: bool = JsonOption) -> None:
+def env_vars(name: EnvName, json_output: bool = JsonOption) -> None:
     """The env vars every command using the env gets (paths resolved)."""
     cli = state(json_output)
     found = cli.backend().env_vars(name)
@@ -67,7 +74,11 @@ def env_vars(name: str, json_output: bool = JsonOption) -> None:
 
 
 @app.command("ls")
-def list_files(name: str, path: str = typer.Argument(""), json_output: bool = JsonOption) -> None:
+def list_files(
+    name: EnvName,
+    path: Annotated[str, typer.Argument(help="A directory (default: the top).")] = "",
+    json_output: bool = JsonOption,
+) -> None:
     """List a directory of the resources dir, with sizes."""
     cli = state(json_output)
     entries = cli.backend().list_files(name, path)
@@ -76,9 +87,14 @@ def list_files(name: str, path: str = typer.Argument(""), json_output: bool = Js
 
 @app.command("put")
 def put(
-    name: str,
-    local: Path,
-    dest: Annotated[str | None, typer.Argument()] = None,
+    name: EnvName,
+    local: Annotated[Path, typer.Argument(help="The file (or zip) to upload.")],
+    dest: Annotated[
+        str | None,
+        typer.Argument(
+            help="Where in the resources dir (default: the top, under the same file name)."
+        ),
+    ] = None,
     unzip: Annotated[bool, typer.Option("--unzip", help="Unpack a zip into DEST.")] = False,
     json_output: bool = JsonOption,
 ) -> None:
@@ -89,7 +105,11 @@ def put(
 
 
 @app.command("get")
-def get(name: str, path: str, local: Annotated[Path, typer.Argument()] = Path()) -> None:
+def get(
+    name: EnvName,
+    path: ResourcePath,
+    local: Annotated[Path, typer.Argument(help="Where to write it.")] = Path(),
+) -> None:
     """Download a file of the resources dir."""
     cli = state()
     written = cli.backend().get_file(name, path, local)
@@ -97,7 +117,7 @@ def get(name: str, path: str, local: Annotated[Path, typer.Argument()] = Path())
 
 
 @app.command("rm")
-def remove(name: str, path: str) -> None:
+def remove(name: EnvName, path: ResourcePath) -> None:
     """Delete a file or directory of the resources dir."""
     cli = state()
     cli.backend().remove_file(name, path)

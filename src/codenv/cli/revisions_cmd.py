@@ -4,19 +4,22 @@ worker."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codenv.cli.context import JsonOption, state
+from codenv.cli.context import EnvName, JsonOption, print_json, state
 from codenv.cli.progress import follow_log as follow
 from codenv.cli.progress import outcome
 from codenv.cli.render import builds_table, installed_table, revisions_table
 from codenv.domain.errors import NotFound
 
+if TYPE_CHECKING:
+    from codenv.cli.backend import Backend
+
 
 def installed(
-    name: str,
+    name: EnvName,
     revision: Annotated[int | None, typer.Option("--revision", help="Default: active.")] = None,
     json_output: bool = JsonOption,
 ) -> None:
@@ -26,21 +29,25 @@ def installed(
     cli.emit(found, lambda: installed_table(found["packages"]))
 
 
-def list_revisions(name: str, json_output: bool = JsonOption) -> None:
+def list_revisions(name: EnvName, json_output: bool = JsonOption) -> None:
     """The env's revisions, newest first; * marks the active one."""
     cli = state(json_output)
     found = cli.backend().revisions(name)
     cli.emit(found, lambda: revisions_table(found))
 
 
-def rollback(name: str, number: int, json_output: bool = JsonOption) -> None:
+def rollback(
+    name: EnvName,
+    number: Annotated[int, typer.Argument(help="The revision (`codenv revisions`).")],
+    json_output: bool = JsonOption,
+) -> None:
     """Switch back to revision NUMBER at once, without resolving again."""
     cli = state(json_output)
     restored = cli.backend().rollback(name, number)
     cli.emit(restored, f"{name}: revision {restored['number']} is active")
 
 
-def list_builds(name: str, json_output: bool = JsonOption) -> None:
+def list_builds(name: EnvName, json_output: bool = JsonOption) -> None:
     """The env's builds, newest first."""
     cli = state(json_output)
     found = cli.backend().builds(name)
@@ -48,7 +55,7 @@ def list_builds(name: str, json_output: bool = JsonOption) -> None:
 
 
 def logs(
-    name: str,
+    name: EnvName,
     build: Annotated[str | None, typer.Option("--build", help="Default: the latest.")] = None,
     follow_log: Annotated[
         bool,
@@ -58,9 +65,10 @@ def logs(
             help="Wait for more until the build ends; exit code 4 if it failed or was cancelled.",
         ),
     ] = False,
+    json_output: bool = JsonOption,
 ) -> None:
     """Print a build's log (append-only; readable while the build runs)."""
-    cli = state()
+    cli = state(json_output)
     backend = cli.backend()
     known = backend.builds(name)
     chosen = next((b for b in known if build is None or b["id"] == build), None)
@@ -68,7 +76,9 @@ def logs(
         raise NotFound(
             f"no build {build!r} of {name!r}" if build else f"{name!r} has no builds", field="build"
         )
-    if follow_log:
+    if cli.json:
+        _print_log_json(backend, chosen["id"], follow_log)
+    elif follow_log:
         for text in follow(backend, chosen["id"], 0.2 if backend.remote else 0.05):
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -77,10 +87,23 @@ def logs(
         sys.stdout.write(backend.read_log(chosen["id"], 0)[0])
 
 
+def _print_log_json(backend: Backend, build_id: str, follow_log: bool) -> None:
+    """The build and its log as one JSON document (with --follow, once the build has ended)."""
+    if follow_log:
+        text = "".join(follow(backend, build_id, 0.2 if backend.remote else 0.05))
+    else:
+        text = backend.read_log(build_id, 0)[0]
+    build = backend.build(build_id)
+    print_json({"build": build, "log": text})
+    if follow_log:
+        outcome(build)
+
+
+BuildId = Annotated[str, typer.Argument(help="The build (`codenv builds`).")]
 CANCELLING = "cancelling: the build stops within a second or so"
 
 
-def cancel(build_id: str, json_output: bool = JsonOption) -> None:
+def cancel(build_id: BuildId, json_output: bool = JsonOption) -> None:
     """Cancel the queued build BUILD_ID at once, or stop it while it runs (the active revision
     stays)."""
     cli = state(json_output)
@@ -89,7 +112,7 @@ def cancel(build_id: str, json_output: bool = JsonOption) -> None:
     cli.emit(build, f"build {build['id']} of {build['env']}: {status}")
 
 
-def run_build(build_id: str) -> None:
+def run_build(build_id: BuildId) -> None:
     """Run one queued build in this process (used by `--no-wait`)."""
     from codenv.services import build_jobs
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codenv.cli.context import JsonOption, state
+from codenv.cli.context import EnvName, JsonOption, state
 
 if TYPE_CHECKING:
     from codenv.services.runtime import RunContext
@@ -22,7 +22,7 @@ Prefix = Annotated[
 
 
 def run(
-    name: str,
+    name: EnvName,
     command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
 ) -> None:
     """Run a command in the env's active revision: `codenv run NAME -- CMD ARGS...`.
@@ -45,9 +45,11 @@ def run(
         raise typer.Exit(127) from error
 
 
-def path(name: str) -> None:
+def path(name: EnvName, json_output: bool = JsonOption) -> None:
     """Print the python of the env's active revision."""
-    state().say(str(_run_context(name).python))
+    cli = state(json_output)
+    python = str(_run_context(name).python)
+    cli.emit({"env": name, "python": python}, python)
 
 
 def _run_context(name: str) -> RunContext:
@@ -67,7 +69,7 @@ def list_kernels(json_output: bool = JsonOption) -> None:
 
 
 @kernels_app.command("install")
-def install_kernel(name: str, prefix: Prefix = None) -> None:
+def install_kernel(name: EnvName, prefix: Prefix = None) -> None:
     """Expose the env's kernel to a Jupyter installation (a link that follows updates)."""
     from codenv.services import kernels
     from codenv.services.actor import Actor
@@ -78,7 +80,7 @@ def install_kernel(name: str, prefix: Prefix = None) -> None:
 
 
 @kernels_app.command("remove")
-def remove_kernel(name: str, prefix: Prefix = None) -> None:
+def remove_kernel(name: EnvName, prefix: Prefix = None) -> None:
     """Remove the env's kernel from a Jupyter installation."""
     from codenv.services import kernels
     from codenv.services.actor import Actor

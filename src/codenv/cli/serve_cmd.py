@@ -13,8 +13,8 @@ ADMIN_PASSWORD_VARIABLE = "CODENV_ADMIN_PASSWORD"  # noqa: S105 (a variable name
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8765,
 ) -> None:
     """Start the server. On the first start it creates the administrator `admin` and prints a
     one-time password (or takes it from CODENV_ADMIN_PASSWORD)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from codenv.cli.context import JsonOption, state
+from codenv.cli.context import JsonOption, plural, state
 from codenv.cli.render import sessions_table
 from codenv.domain.errors import InvalidInput
 
@@ -52,7 +52,7 @@ def end(
         raise InvalidInput("give a SESSION_ID or --user NAME (one of them)", field="session")
     if user is not None:
         ended = cli.backend().end_user_sessions(user)
-        cli.say(f"ended {ended} session{'' if ended == 1 else 's'} of {user}")
+        cli.say(f"ended {plural(ended, 'session')} of {user}")
     else:
         assert session_id is not None
         info = cli.backend().end_session(session_id)

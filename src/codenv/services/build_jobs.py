@@ -197,7 +197,10 @@ def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -
     _update_build(app, build.build_id, revision=job.number)
     run = Run(run.log, run.timeout, run.cancelled, prepared.options)
     outcome = execute(job, app.tools, run, _reporter(app, build.build_id, log))
-    log.step("done", f"revision {job.number} is active ({len(outcome.installed)} packages)")
+    count = len(outcome.installed)
+    log.step(
+        "done", f"revision {job.number} is active ({count} package{'' if count == 1 else 's'})"
+    )
     _commit_revision(app, build, prepared, outcome)
     settle_env(app, build.env_id, log.write)
 
