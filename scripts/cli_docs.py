@@ -39,9 +39,8 @@ def _plain(text: str) -> str:
         if heading:
             prefix = tuple(heading.group(1).split())
         item = ITEM.match(line)
-        if item and (*prefix, item.group(1)) in full:
-            line = f"* `{item.group(1)}`: {full[(*prefix, item.group(1))]}"
-        lines.append(line)
+        key = (*prefix, item.group(1)) if item else None
+        lines.append(f"* `{key[-1]}`: {full[key]}" if key in full else line)
     return "\n".join(lines) + "\n"
 
 
