@@ -27,3 +27,5 @@ def test_show_and_installed_say_when_the_live_env_drifted(node: Node, newest: st
     installed = json.loads(node.run("installed", "demo", "--json").stdout)
     assert installed["drift"]["added"] == [{"name": "beta", "version": "2.0"}]
     assert "beta" not in {package["name"] for package in installed["packages"]}
+    assert "drifted by hand (1 added)" in node.run("show", "demo").stdout
+    assert "+ beta 2.0" in node.run("installed", "demo").stdout

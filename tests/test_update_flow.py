@@ -70,6 +70,7 @@ def test_rollback_switches_back_without_resolving(node: Node, newest: str) -> No
 
     result = node.run("rollback", "demo", "1")
     assert "revision 1 is active" in result.stdout
+    assert "the saved spec differs from it" in result.stdout
     shown = _show(node, "demo")
     assert shown["active_revision"] == 1
     # Rollback changes only the active revision: the saved spec, unbuilt changes included,

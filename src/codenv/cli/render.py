@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.table import Table
 
 
@@ -101,6 +101,8 @@ def print_env(console: Console, env: dict[str, Any]) -> None:
         ("location", env["path"]),
         ("description", spec.get("description") or ""),
     ]
+    if env.get("drift"):
+        rows.append(("live env", drift_text(env["drift"])))
     if last:
         rows.append(("last build", f"{last['id']} {last['status']}"))
         if last["error"]:
@@ -117,6 +119,26 @@ def print_env(console: Console, env: dict[str, Any]) -> None:
 
 def _options(options: list[str] | None) -> str:
     return "inherited from the node" if options is None else " ".join(options) or "(none)"
+
+
+def drift_text(drift: dict[str, Any]) -> str:
+    counts = [f"{len(drift[key])} {key}" for key in ("added", "removed", "changed") if drift[key]]
+    return f"drifted by hand ({', '.join(counts)}): the next update drops the difference"
+
+
+def installed_view(found: dict[str, Any]) -> RenderableType:
+    """The packages, then what the check warned about and how the live env drifted."""
+    from rich.console import Group
+    from rich.text import Text
+
+    notes = [f"warning: {warning} (it runs)" for warning in found.get("warnings") or []]
+    drift = found.get("drift")
+    if drift and any(drift[key] for key in ("added", "removed", "changed")):
+        notes.append(f"live env {drift_text(drift)}")
+        notes += [f"  + {p['name']} {p['version']}" for p in drift["added"]]
+        notes += [f"  - {p['name']} {p['version']}" for p in drift["removed"]]
+        notes += [f"  ~ {c['name']} {c['before']} -> {c['after']}" for c in drift["changed"]]
+    return Group(installed_table(found["packages"]), *(Text(note) for note in notes))
 
 
 def installed_table(packages: Sequence[dict[str, Any]]) -> Table:

@@ -11,7 +11,7 @@ import typer
 from codenv.cli.context import EnvName, JsonOption, print_json, state
 from codenv.cli.progress import follow_log as follow
 from codenv.cli.progress import outcome
-from codenv.cli.render import builds_table, installed_table, revisions_table
+from codenv.cli.render import builds_table, installed_view, revisions_table
 from codenv.domain.errors import NotFound
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def installed(
     """Packages actually installed in a revision, as recorded after its build."""
     cli = state(json_output)
     found = cli.backend().installed(name, revision)
-    cli.emit(found, lambda: installed_table(found["packages"]))
+    cli.emit(found, lambda: installed_view(found))
 
 
 def list_revisions(name: EnvName, json_output: bool = JsonOption) -> None:
@@ -43,8 +43,13 @@ def rollback(
 ) -> None:
     """Switch back to revision NUMBER at once, without resolving again."""
     cli = state(json_output)
-    restored = cli.backend().rollback(name, number)
-    cli.emit(restored, f"{name}: revision {restored['number']} is active")
+    backend = cli.backend()
+    restored = backend.rollback(name, number)
+    message = f"{name}: revision {restored['number']} is active"
+    if not cli.json and backend.show(name)["spec_differs"]:
+        # Rollback changes only the active revision: the saved spec stays as it was.
+        message += "; the saved spec differs from it (`codenv update` builds the saved spec)"
+    cli.emit(restored, message)
 
 
 def list_builds(name: EnvName, json_output: bool = JsonOption) -> None:
