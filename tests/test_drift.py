@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from uv import find_uv_bin
 
+from codenv.domain.spec import EnvSpec
+from codenv.services import envs
+from codenv.services.actor import Actor
 from conftest import Node
+from support.pkgindex import PackageIndex
+from support.server import ADMIN_PASSWORD, console_login, running_server
+
+
+def _install_by_hand(python: Path, index_url: str, package: str) -> None:
+    """What a user's `pip install` in the live env does (uv here: the env has no pip)."""
+    subprocess.run(
+        [find_uv_bin(), "pip", "install", "--python", str(python), "--index-url", index_url,
+         package],
+        check=True, capture_output=True, env={"UV_NO_CONFIG": "1", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
 
 
 def test_show_and_installed_say_when_the_live_env_drifted(node: Node, newest: str) -> None:
@@ -16,11 +31,7 @@ def test_show_and_installed_say_when_the_live_env_drifted(node: Node, newest: st
     node.run("save", "demo", "--add", "alpha", "--update")
     assert json.loads(node.run("show", "demo", "--json").stdout)["drift"] is None
 
-    subprocess.run(
-        [find_uv_bin(), "pip", "install", "--python", str(node.python("demo")),
-         "--index-url", node.index_url, "beta"],
-        check=True, capture_output=True, env={"UV_NO_CONFIG": "1", "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    _install_by_hand(node.python("demo"), node.index_url, "beta")
 
     drift = json.loads(node.run("show", "demo", "--json").stdout)["drift"]
     assert drift["added"] == [{"name": "beta", "version": "2.0"}]
@@ -29,3 +40,21 @@ def test_show_and_installed_say_when_the_live_env_drifted(node: Node, newest: st
     assert "beta" not in {package["name"] for package in installed["packages"]}
     assert "drifted by hand (1 added)" in node.run("show", "demo").stdout
     assert "+ beta 2.0" in node.run("installed", "demo").stdout
+
+
+def test_the_console_shows_the_drift(
+    tmp_path: Path, sample_index: PackageIndex, newest: str
+) -> None:
+    with running_server(tmp_path / "home", sample_index.url) as server:
+        created = envs.create_env(
+            server.app,
+            Actor.local_admin(),
+            "demo",
+            EnvSpec(python=newest, install_core_packages=False, requested="alpha\n"),
+        )
+        server.app.queue.wait(created.build_id)
+        python = tmp_path / "home" / "envs" / "demo" / "current" / "bin" / "python"
+        _install_by_hand(python, sample_index.url, "beta")
+        page = console_login(server, "admin", ADMIN_PASSWORD).get("/envs/demo/installed")
+        assert page.status_code == 200
+        assert "The live env has drifted" in page.text and "added beta 2.0" in page.text
