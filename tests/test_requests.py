@@ -18,7 +18,7 @@ from codenv.domain.errors import (
     PermissionDenied,
 )
 from codenv.domain.spec import EnvSpec, SetRef
-from codenv.services import builds, envs, permissions, requests, revisions
+from codenv.services import audit, builds, envs, permissions, requests, revisions
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.node_settings import requests_allowed, set_requests_allowed
@@ -153,3 +153,25 @@ def test_a_failed_approval_leaves_the_request_pending(app: Codenv, newest: str) 
         requests.approve_request(app, ADMIN, request.id)
     assert requests.get_request(app, eli, request.id).status == "pending"
     assert requests.reject_request(app, ADMIN, request.id, "exists now").status == "rejected"
+
+
+def test_an_administrator_edits_a_pending_request(app: Codenv, newest: str) -> None:
+    asker = user_in(app, ADMIN, "ann")
+    sent = requests.submit_request(app, asker, "wanted", EnvSpec(python=newest), "for reports")
+    with pytest.raises(PermissionDenied):
+        requests.update_request(app, asker, sent.id, EnvSpec(python=newest, requested="six"))
+    edited = requests.update_request(
+        app, ADMIN, sent.id, EnvSpec(python=newest, requested="six\n", description="Reports")
+    )
+    assert edited.spec["requested"] == "six\n" and edited.message == "for reports"
+    assert requests.get_request(app, asker, sent.id).spec["description"] == "Reports"
+    assert audit.list_audit(app, ADMIN, 1)[0].action == "request.update"
+    with pytest.raises(InvalidSpec) as bad:
+        requests.update_request(app, ADMIN, sent.id, EnvSpec(python="2.7"))
+    assert bad.value.field == "python"
+    script = EnvSpec(python=newest, resources_init_script="echo hi")
+    with pytest.raises(InvalidSpec):
+        requests.update_request(app, ADMIN, sent.id, script)
+    requests.reject_request(app, ADMIN, sent.id, "not now")
+    with pytest.raises(Conflict):
+        requests.update_request(app, ADMIN, sent.id, EnvSpec(python=newest))

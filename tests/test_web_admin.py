@@ -272,6 +272,7 @@ def test_request_flow_from_both_sides(server: RunningServer, browser: Any, newes
         )
         desk.click("nav.tabs >> text=Audit log")
         expect(desk.locator("#audit")).to_contain_text("request.approve")
+        shot(desk, "admin-audit")
     finally:
         admin.close()
         user.close()

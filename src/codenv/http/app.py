@@ -12,6 +12,7 @@ from codenv.api import routes_admin, routes_envs, routes_resources
 from codenv.api.errors import ERROR_RESPONSES
 from codenv.http.errors import install_error_handlers
 from codenv.http.limits import BodyLimit
+from codenv.http.request_log import RequestLog
 from codenv.http.sessions import open_sessions
 from codenv.services.app import Codenv, open_codenv
 from codenv.settings import Settings
@@ -44,8 +45,10 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
         'permissions. Errors are {"error": {"code", "message", "field"}}.',
     )
     install_error_handlers(app)
-    # Outermost of the app's own: bodies are limited before authentication and parsing.
+    # Bodies are limited before authentication and parsing.
     app.add_middleware(BodyLimit, settings=settings, page=error_page)
+    # Added last, so outermost: every request is logged, refused ones too.
+    app.add_middleware(RequestLog)
     for module in (routes_envs, routes_resources, routes_admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(console_router)

@@ -40,6 +40,11 @@ def _check_request(app: Codenv, name: str, spec: EnvSpec, message: str) -> None:
     with app.db.session() as session:
         if queries.pending_request(session, name) is not None:
             raise AlreadyExists(f"a request for a code env named {name!r} is pending", field="name")
+    _check_contents(app, spec, message)
+
+
+def _check_contents(app: Codenv, spec: EnvSpec, message: str) -> None:
+    """What a request may carry: a spec `create` accepts, without an init script."""
     if spec.resources_init_script.strip():
         raise InvalidSpec(
             "a request cannot carry a resources init script (it runs code on the server); "
@@ -132,6 +137,25 @@ def approve_request(app: Codenv, actor: Actor, request_id: int) -> tuple[Request
     row = _pending(app, request_id)
     created = create_env(app, actor, row.name, EnvSpec.from_dict(row.spec), owner=row.requester)
     return _decide(app, actor, request_id, "approved", build_id=created.build_id), created
+
+
+def update_request(
+    app: Codenv, actor: Actor, request_id: int, spec: EnvSpec, message: str | None = None
+) -> RequestInfo:
+    """An administrator's change to a pending request's spec (and message) before deciding;
+    checked as a submitted request is, and audited."""
+    require_admin(actor, "edit requests")
+    row = _pending(app, request_id)
+    message = row.message if message is None else message
+    _check_contents(app, spec, message)
+    with app.db.session() as session:
+        changed = session.get(EnvRequestRow, request_id)
+        if changed is None or changed.status != "pending":
+            raise Conflict(f"request #{request_id} was decided meanwhile", field="request")
+        changed.spec, changed.message = spec.to_dict(), message.strip()
+        details = {"id": request_id, "spec": spec_details(changed.spec)}
+        add_entry(session, actor, "request.update", changed.name, details)
+        return RequestInfo.of(changed)
 
 
 def reject_request(app: Codenv, actor: Actor, request_id: int, reason: str) -> RequestInfo:

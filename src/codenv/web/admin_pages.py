@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -19,7 +20,7 @@ from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.domain.secrets import mask_secrets
 from codenv.http.deps import Submitted, SubmittedDep, Viewer, ViewerDep
 from codenv.http.params import RowId
-from codenv.services import accounts, audit, boxes, node_settings, requests, tokens
+from codenv.services import audit, boxes, node_settings, requests, tokens
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.web.render import ConsoleRoute, render_form, see_other, viewer_context
@@ -37,6 +38,7 @@ ADMIN_TABS = (
 )
 MASKED_MARK = "***@"
 AUDIT_LIMIT = 200
+MAX_TOKEN_DAYS = 3650
 
 
 def admin_context(viewer: Viewer, tab: str, **context: Any) -> dict[str, Any]:
@@ -102,16 +104,18 @@ def set_install_options(form: SubmittedDep) -> Response:
                 "URL with its credential again, or remove it",
                 field="install_options",
             )
-        try:
-            tokens_given = shlex.split(text)
-        except ValueError as bad:
-            raise InvalidInput(
-                f"the install options cannot be read: {bad}", field="install_options"
-            ) from bad
-        node_settings.set_install_options(form.app, form.actor, tokens_given)
+        node_settings.set_install_options(form.app, form.actor, split_options(text))
     except CodenvError as error:
         return _settings_page(form, error, install_text=text, field="install_options")
     return _settings_page(form, saved="The install options were saved.")
+
+
+def split_options(text: str, field: str = "install_options") -> list[str]:
+    """Install options as typed (shell quoting), one token each."""
+    try:
+        return shlex.split(text)
+    except ValueError as bad:
+        raise InvalidInput(f"the install options cannot be read: {bad}", field=field) from bad
 
 
 def _lines(text: str) -> list[str]:
@@ -157,78 +161,11 @@ def set_trusted_proxies(form: SubmittedDep) -> Response:
     return _save_lines(form, "proxies", node_settings.set_trusted_proxies, saved)
 
 
-# Users and groups ---------------------------------------------------------------------------
-
-
-def _users_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
-    values: dict[str, Any] = {"form": None, "saved": None, "fields": {}}
-    values.update(context)
-    return render_form(
-        "admin_users.html",
-        failed,
-        users=accounts.list_users(viewer.app, viewer.actor),
-        groups=accounts.list_groups(viewer.app, viewer.actor),
-        **admin_context(viewer, "users", **values),
-    )
-
-
-@router.get("/admin/users")
-def users(viewer: ViewerDep) -> Response:
-    return _users_page(viewer)
-
-
-@router.post("/admin/users")
-def create_user(form: SubmittedDep) -> Response:
-    name = form.text("name").strip()
-    try:
-        accounts.create_user(
-            form.app,
-            form.actor,
-            name,
-            form.text("password") or None,
-            display_name=form.text("display_name").strip(),
-            groups=form.lists.get("groups", []),
-        )
-    except CodenvError as error:
-        fields = {"name": name, "display_name": form.text("display_name")}
-        return _users_page(form, error, form="user", fields=fields)
-    return _users_page(form, saved=f"User {name} was created.")
-
-
-@router.post("/admin/groups")
-def create_group(form: SubmittedDep) -> Response:
-    name = form.text("name").strip()
-    try:
-        accounts.create_group(
-            form.app,
-            form.actor,
-            name,
-            description=form.text("description").strip(),
-            administrator=form.flag("administrator"),
-            may_create_envs=form.flag("may_create_envs"),
-            may_manage_all_envs=form.flag("may_manage_all_envs"),
-        )
-    except CodenvError as error:
-        fields = {"name": name, "description": form.text("description")}
-        return _users_page(form, error, form="group", fields=fields)
-    return _users_page(form, saved=f"Group {name} was created.")
-
-
-@router.post("/admin/groups/members")
-def add_member(form: SubmittedDep) -> Response:
-    group, member = form.text("group"), form.text("user")
-    try:
-        accounts.add_member(form.app, form.actor, group, member)
-    except CodenvError as error:
-        return _users_page(form, error, form="member")
-    return _users_page(form, saved=f"{member} is now a member of {group}.")
-
-
 # API tokens (everyone: their own) -----------------------------------------------------------
 
 
 def _tokens_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
-    values: dict[str, Any] = {"created": None, "saved": None, "name": ""}
+    values: dict[str, Any] = {"created": None, "saved": None, "name": "", "expires_days": ""}
     values.update(context)
     return render_form(
         "admin_tokens.html",
@@ -245,12 +182,23 @@ def token_list(viewer: ViewerDep) -> Response:
 
 @router.post("/admin/tokens")
 def create_token(form: SubmittedDep) -> Response:
-    name = form.text("name")
+    name, days = form.text("name"), form.text("expires_days").strip()
     try:
-        created = tokens.create_token(form.app, form.actor, name=name)
+        created = tokens.create_token(form.app, form.actor, name=name, expires_at=_expiry(days))
     except CodenvError as error:
-        return _tokens_page(form, error, name=name)
+        return _tokens_page(form, error, name=name, expires_days=days)
     return _tokens_page(form, created=created)
+
+
+def _expiry(days: str) -> datetime | None:
+    """The moment a token given `days` to live expires; None (never) when left empty."""
+    if not days:
+        return None
+    if not days.isdigit() or not 1 <= int(days) <= MAX_TOKEN_DAYS:
+        raise InvalidInput(
+            f"the expiry is a number of days, 1 to {MAX_TOKEN_DAYS}", field="expires_days"
+        )
+    return datetime.now(UTC) + timedelta(days=int(days))
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
@@ -277,8 +225,9 @@ def _requests_page(viewer: Viewer, failed: CodenvError | None = None, **context:
 
 
 @router.get("/admin/requests")
-def inbox(viewer: ViewerDep) -> Response:
-    return _requests_page(viewer)
+def inbox(viewer: ViewerDep, edited: int | None = None) -> Response:
+    saved = f"Request #{edited} was saved; approve it to build it." if edited else None
+    return _requests_page(viewer, saved=saved)
 
 
 @router.post("/admin/requests/{request_id}/approve")
@@ -303,6 +252,26 @@ def reject(request_id: RowId, form: SubmittedDep) -> Response:
 # Audit log ----------------------------------------------------------------------------------
 
 
+def _pairs(details: dict[str, Any] | None, prefix: str = "") -> list[tuple[str, str]]:
+    """An entry's details as key / value lines (nested ones as `spec.python`), credentials
+    masked."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in sorted((details or {}).items()):
+        if isinstance(value, dict) and value:
+            pairs.extend(_pairs(value, f"{prefix}{key}."))
+        else:
+            pairs.append((prefix + key, mask_secrets(_plain(value))))
+    return pairs
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return " ".join(value) or "—"
+    return json.dumps(value, default=str)
+
+
 @router.get("/admin/audit")
 def audit_log(viewer: ViewerDep, action: str = "") -> Response:
     failed: CodenvError | None = None
@@ -313,15 +282,7 @@ def audit_log(viewer: ViewerDep, action: str = "") -> Response:
         )
     except CodenvError as refused:
         failed = refused
-    shown = [
-        {
-            "entry": entry,
-            "details": mask_secrets(json.dumps(entry.details, sort_keys=True, default=str))
-            if entry.details
-            else "",
-        }
-        for entry in entries
-    ]
+    shown = [{"entry": entry, "details": _pairs(entry.details)} for entry in entries]
     return render_form(
         "admin_audit.html",
         failed,

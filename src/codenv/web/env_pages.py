@@ -1,26 +1,26 @@
-"""The env page and its tabs: General, Packages to install, Actually installed, Revisions & logs
-(Resources and Permissions are in env_tabs.py).
+"""The env page and its tabs: Packages to install, Actually installed, Revisions & logs
+(General: env_general.py; Resources and Permissions: env_tabs.py).
 
 Edit controls are shown only to those whose level allows them; the services check every
 change again, so a forced form post is refused all the same (403 page)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from codenv.domain.catalog import PackageSet
 from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.domain.pythons import parse_minor
 from codenv.domain.spec import SpecChanges
-from codenv.envdirs.kernels import kernel_name
 from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
 from codenv.http.params import MAX_ID
 from codenv.services import builds, envs, logs, revisions
 from codenv.services.installed import show_installed
 from codenv.services.views import BuildInfo, EnvInfo
 from codenv.web.render import ConsoleRoute, render, render_form, see_other, viewer_context
+from codenv.web.request_pages import set_choices
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -43,14 +43,6 @@ def page_context(viewer: Viewer, name: str, tab: str, **context: Any) -> dict[st
         "tabs": TABS,
         **context,
     }
-
-
-@router.get("/envs/{name}")
-def general(name: str, viewer: ViewerDep) -> Response:
-    context = page_context(viewer, name, "general")
-    env: EnvInfo = context["env"]
-    kernel = kernel_name(env.name) if env.spec.get("install_jupyter_support") else None
-    return render("env_general.html", kernel=kernel, **context)
 
 
 @router.post("/envs/{name}/delete")
@@ -114,6 +106,7 @@ def _packages_page(
         failed,
         requested=text,
         sets=_sets(viewer, env),
+        set_contents=set_choices(viewer.app),
         error_line=_error_line(failed, text),
         notice=notice,
         **context,
@@ -152,13 +145,18 @@ def save_packages(name: str, form: SubmittedDep) -> Response:
 
 
 @router.get("/envs/{name}/installed")
-def installed(name: str, viewer: ViewerDep) -> Response:
+def installed(
+    name: str, viewer: ViewerDep, revision: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> Response:
+    """The packages of the active revision, or of `revision` (linked from Revisions & logs)."""
     context = page_context(viewer, name, "installed")
     env: EnvInfo = context["env"]
+    wanted = revision or env.active_revision
     shown = None
-    if env.active_revision is not None:
-        shown = show_installed(viewer.app, viewer.actor, name, env.active_revision)
-    return render("env_installed.html", installed=shown, **context)
+    if wanted is not None:
+        shown = show_installed(viewer.app, viewer.actor, name, wanted)
+    active = wanted == env.active_revision
+    return render("env_installed.html", installed=shown, active=active, **context)
 
 
 def _shown_build(listed: list[BuildInfo], wanted: str | None) -> BuildInfo | None:
@@ -215,7 +213,9 @@ def rollback(name: str, form: SubmittedDep) -> Response:
     return see_other(f"/envs/{name}/revisions")
 
 
-# Resources and Permissions: their module uses `page_context` above, so it is imported last.
-from codenv.web import env_tabs  # noqa: E402
+# General, Resources and Permissions: their modules use `page_context` above, so they are
+# imported last.
+from codenv.web import env_general, env_tabs  # noqa: E402
 
+router.include_router(env_general.router)
 router.include_router(env_tabs.router)

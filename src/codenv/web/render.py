@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from codenv.domain.errors import CodenvError
 from codenv.http.deps import Viewer
 from codenv.http.errors import ShownError, console_route, in_place
-from codenv.services import boxes
+from codenv.services import boxes, requests
 
 # No inline script or style anywhere: everything comes from /static, from this package.
 SECURITY_HEADERS = {
@@ -27,7 +27,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 TITLES = {403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Cannot do that"}
 UNSANDBOXED = (
     "builds run unsandboxed: the code of every spec (packages' setup.py, local sources, init "
@@ -79,11 +83,19 @@ TEMPLATES = _environment()
 
 def viewer_context(viewer: Viewer) -> dict[str, Any]:
     """What every page shows of its viewer: who, the session's CSRF token for its forms, and
-    the node's warnings (to administrators)."""
+    (to administrators) the node's warnings and the number of pending requests."""
     warnings = []
     if viewer.actor.is_admin and boxes.sandbox_mode(viewer.app) == boxes.OFF:
         warnings.append(UNSANDBOXED)
-    return {"user": viewer.actor, "csrf": viewer.csrf, "warnings": warnings}
+    pending = 0
+    if viewer.actor.is_admin:
+        pending = len(requests.list_requests(viewer.app, viewer.actor, status="pending"))
+    return {
+        "user": viewer.actor,
+        "csrf": viewer.csrf,
+        "warnings": warnings,
+        "pending_requests": pending,
+    }
 
 
 def render(template: str, /, status: int = 200, **context: Any) -> HTMLResponse:
@@ -125,7 +137,7 @@ def error_page(error: ShownError) -> HTMLResponse:
 ConsoleRoute = console_route(error_page, login_redirect)
 
 
-_STATIC_NAME = re.compile(r"^[a-z0-9-]+\.(css|js)$")
+_STATIC_NAME = re.compile(r"^[a-z0-9-]+\.(css|js|svg)$")
 
 
 def static_file(name: str) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -23,28 +23,31 @@ from codenv.http.deps import SubmittedDep, Viewer, ViewerDep, codenv_of
 from codenv.http.errors import ShownError
 from codenv.http.sessions import end_session, start_session
 from codenv.http.staging import read_form
-from codenv.services import envs, interpreters, requests
-from codenv.services.actor import Actor, require_create
-from codenv.services.app import Codenv
+from codenv.services import envs
+from codenv.services.actor import require_create
 from codenv.services.authentication import authenticate_password
-from codenv.web import admin_node, admin_pages, docs_page, env_pages
+from codenv.web import (
+    admin_accounts,
+    admin_node,
+    admin_pages,
+    docs_page,
+    env_pages,
+    request_pages,
+)
 from codenv.web.render import (
     ConsoleRoute,
+    error_page,
     render,
     render_form,
     see_other,
     static_file,
     viewer_context,
 )
+from codenv.web.request_pages import NOT_INSTALLED, default_python, offered_pythons
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
-for pages in (env_pages, admin_pages, admin_node, docs_page):
+for pages in (env_pages, admin_pages, admin_accounts, request_pages, admin_node, docs_page):
     router.include_router(pages.router)
-
-NOT_INSTALLED = (
-    "Only the Python versions installed on this node are offered. For another version, an "
-    "administrator must install that Python, with its development headers."
-)
 
 
 @router.get("/static/{name}")
@@ -106,28 +109,11 @@ def env_list(viewer: ViewerDep) -> Response:
     )
 
 
-def _pythons(app: Codenv, actor: Actor) -> list[dict[str, Any]]:
-    found = interpreters.list_pythons(app, actor)
-    offered = []
-    for minor in found.minors():
-        chosen = found.for_minor(minor)
-        if chosen is not None:
-            offered.append(
-                {
-                    "minor": minor,
-                    "version": chosen.version,
-                    "deprecated": chosen.deprecated,
-                    "headers": chosen.has_headers,
-                }
-            )
-    return offered
-
-
 def _new_env_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
-    pythons = _pythons(viewer.app, viewer.actor)
+    pythons = offered_pythons(viewer.app, viewer.actor)
     defaults: dict[str, Any] = {
         "name": "",
-        "python": next((p["minor"] for p in reversed(pythons) if not p["deprecated"]), ""),
+        "python": default_python(pythons),
         "core": True,
         "jupyter": False,
     }
@@ -180,40 +166,15 @@ def create_env(form: SubmittedDep) -> Response:
     return see_other(f"/envs/{created.env}/revisions?build={created.build_id}")
 
 
-@router.get("/requests/new")
-def request_form(viewer: ViewerDep) -> Response:
-    return render(
-        "request.html",
-        pythons=_pythons(viewer.app, viewer.actor),
-        not_installed=NOT_INSTALLED,
-        name="",
-        python="",
-        message="",
-        error=None,
-        sent=None,
-        **viewer_context(viewer),
-    )
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    # Browsers ask for /favicon.ico whatever the pages say: the same SVG.
+    return static_file("favicon.svg")
 
 
-@router.post("/requests/new")
-def submit_request(form: SubmittedDep) -> Response:
-    name, python, message = form.text("name").strip(), form.text("python"), form.text("message")
-    error = None
-    sent = None
-    try:
-        sent = requests.submit_request(form.app, form.actor, name, EnvSpec(python=python), message)
-    except CodenvError as refused:
-        # Even a refusal (requests turned off) answers this form in place: it says whom to ask.
-        error = ShownError.of(refused)
-    return render(
-        "request.html",
-        status=error.status if error else 200,
-        pythons=_pythons(form.app, form.actor),
-        not_installed=NOT_INSTALLED,
-        name=name,
-        python=python,
-        message=message,
-        error=error,
-        sent=sent,
-        **viewer_context(form),
-    )
+@router.get("/{path:path}")
+def not_found(path: str) -> Response:
+    """Unknown console URLs: the 404 page (registered last; the API keeps its JSON 404)."""
+    if path == "api" or path.startswith("api/"):
+        raise HTTPException(status_code=404)
+    return error_page(ShownError(404, "not_found", f"There is no page at /{path}.", None))
