@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,14 @@ def test_debug_prints_the_traceback_of_a_codenv_error_too(tmp_path: Path) -> Non
     assert debugged.returncode == 3
     assert "Traceback (most recent call last):" in debugged.stderr
     assert debugged.stderr.endswith("error [name]: no code env named 'nothing'\n")
+
+
+def test_serve_says_when_its_port_is_taken(node: Node) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = node.run("serve", "--port", str(port), check=False, timeout=60)
+    assert result.returncode == 5
+    assert result.stderr.strip() == (
+        f"error [port]: port {port} on 127.0.0.1 is already in use (another codenv serve?); "
+        "choose another with --port"
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Annotated
 
 import typer
 
 from codenv.cli.context import state
+from codenv.domain.errors import Conflict
 
 ADMIN_PASSWORD_VARIABLE = "CODENV_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -23,6 +26,7 @@ def serve(
     from codenv.http.app import create_app
     from codenv.services.accounts import ensure_initial_admin
 
+    _check_port_free(host, port)
     cli = state()
     app = cli.open()
     name, password = ensure_initial_admin(app, os.environ.get(ADMIN_PASSWORD_VARIABLE))
@@ -43,6 +47,21 @@ def serve(
         log_level="warning",
         proxy_headers=False,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say clearly when the port is taken (uvicorn would log a bare errno and exit)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise Conflict(
+            f"port {port} on {host} is already in use (another codenv serve?); "
+            "choose another with --port",
+            field="port",
+        ) from error
 
 
 def register(root: typer.Typer) -> None:
