@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from codenv.domain.errors import InvalidInput, NotFound, PermissionDenied
+from codenv.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from codenv.services import accounts, tokens
 from codenv.services.actor import Actor, AuthenticationFailed
 from codenv.services.app import Codenv
@@ -130,3 +130,20 @@ def test_tokens_belong_to_their_user(app: Codenv) -> None:
     made = tokens.create_token(app, ADMIN, user="frank", name="for the remote CLI")
     assert made.token.user == "frank" and made.token.created_by == ADMIN.name
     assert tokens.authenticate_token(app, made.secret).name == "frank"
+
+
+def test_an_existing_tokens_expiry_can_be_changed_by_its_owner(app: Codenv) -> None:
+    gina = user_in(app, ADMIN, "gina")
+    other = user_in(app, ADMIN, "hank")
+    token = tokens.create_token(app, gina)
+    soon = utcnow() + timedelta(days=1)
+    assert tokens.set_token_expiry(app, gina, token.token.id, soon).expires_at is not None
+    with pytest.raises(AuthenticationFailed):
+        tokens.authenticate_token(app, token.secret, now=soon + timedelta(seconds=1))
+    assert tokens.set_token_expiry(app, gina, token.token.id, None).expires_at is None
+    assert tokens.authenticate_token(app, token.secret, now=soon + timedelta(days=9)).name == "gina"
+    with pytest.raises(NotFound):
+        tokens.set_token_expiry(app, other, token.token.id, None)
+    tokens.revoke_token(app, gina, token.token.id)
+    with pytest.raises(Conflict):
+        tokens.set_token_expiry(app, gina, token.token.id, None)

@@ -12,10 +12,16 @@ import httpx
 import pytest
 
 from codenv.http.request_log import ACCESS_LOG
-from codenv.services import node_settings
+from codenv.services import node_settings, tokens
 from codenv.services.actor import Actor
 from support.pkgindex import PackageIndex
-from support.server import ADMIN_PASSWORD, RunningServer, console_login, running_server
+from support.server import (
+    ADMIN_PASSWORD,
+    RunningServer,
+    console_login,
+    post_form,
+    running_server,
+)
 
 pytestmark = pytest.mark.xdist_group("web-pages")
 
@@ -95,3 +101,22 @@ def test_every_request_is_logged_with_method_path_status_and_time(
     ), captured.lines
     assert any('"GET /api/v1/envs HTTP/1.1" 401' in line for line in captured.lines)
     assert not any("secret-in-query" in line for line in captured.lines)
+
+
+def test_a_tokens_expiry_is_changed_from_its_row(server: RunningServer) -> None:
+    client = console_login(server, "admin", ADMIN_PASSWORD)
+    created = tokens.create_token(server.app, server_admin(server), name="row-expiry")
+    page = post_form(client, f"/admin/tokens/{created.token.id}/expiry", {"expires_days": "7"})
+    assert page.status_code == 200 and "now expires in 7 days" in page.text
+    listed = {t.id: t for t in tokens.list_tokens(server.app, server_admin(server))}
+    assert listed[created.token.id].expires_at is not None
+    refused = post_form(client, f"/admin/tokens/{created.token.id}/expiry", {"expires_days": "x"})
+    assert "the expiry is a number of days" in refused.text
+
+
+def server_admin(server: RunningServer) -> Actor:
+    """The console's `admin` user, as an Actor of the services."""
+    from codenv.services import accounts
+    from codenv.services.authentication import load_actor
+
+    return load_actor(server.app, accounts.get_user(server.app, Actor.local_admin(), "admin").id)

@@ -21,6 +21,7 @@ from codenv.api.schemas import (
     RejectBody,
     RequestBody,
     TokenBody,
+    TokenExpiryBody,
     UserBody,
     UserChangeBody,
 )
@@ -275,6 +276,12 @@ def create_token(body: TokenBody, call: Caller) -> dict[str, Any]:
     return tokens.create_token(
         call.app, call.actor, name=body.name, expires_at=body.expires_at, user=body.user
     ).to_dict()
+
+
+@router.put("/tokens/{token_id}/expiry", tags=["tokens"])
+def set_token_expiry(token_id: RowId, body: TokenExpiryBody, call: Caller) -> dict[str, Any]:
+    """Change when a token expires (null: never); a revoked token answers 409."""
+    return tokens.set_token_expiry(call.app, call.actor, token_id, body.expires_at).to_dict()
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"])

@@ -150,6 +150,10 @@ class TokenBody(BaseModel):
     user: Name | None = None
 
 
+class TokenExpiryBody(BaseModel):
+    expires_at: datetime | None = Field(None, description="null: never expires")
+
+
 class RequestBody(SpecBody):
     name: Name
     message: str = Field("", max_length=MAX_MESSAGE)

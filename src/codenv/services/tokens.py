@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from codenv.domain.errors import AuthenticationFailed, InvalidInput, NotFound
+from codenv.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from codenv.domain.names import name_key
 from codenv.services.access_views import NewToken, TokenInfo
 from codenv.services.actor import Actor, require_admin
@@ -126,6 +126,26 @@ def revoke_token(app: Codenv, actor: Actor, token_id: int) -> TokenInfo:
             row.revoked_at = now
             details = {"id": row.id, "prefix": row.prefix}
             add_entry(session, actor, "token.revoke", row.user.name, details)
+        return TokenInfo.of(row, now)
+
+
+def set_token_expiry(
+    app: Codenv, actor: Actor, token_id: int, expires_at: datetime | None
+) -> TokenInfo:
+    """Change when one of the actor's tokens (administrators: anyone's) expires; None: never.
+
+    A revoked token stays revoked."""
+    now = utcnow()
+    expiry = _expiry(expires_at, now)
+    with app.db.session() as session:
+        row = session.get(ApiTokenRow, token_id)
+        if row is None or not (actor.is_admin or row.user_id == actor.user_id):
+            raise NotFound(f"no API token #{token_id}", field="token")
+        if row.revoked_at is not None:
+            raise Conflict(f"API token {row.prefix}… is revoked", field="token")
+        row.expires_at = expiry
+        details = {"id": row.id, "prefix": row.prefix, "expires_at": str(expiry)}
+        add_entry(session, actor, "token.expiry", row.user.name, details)
         return TokenInfo.of(row, now)
 
 

@@ -201,6 +201,17 @@ def _expiry(days: str) -> datetime | None:
     return datetime.now(UTC) + timedelta(days=int(days))
 
 
+@router.post("/admin/tokens/{token_id}/expiry")
+def set_token_expiry(token_id: RowId, form: SubmittedDep) -> Response:
+    days = form.text("expires_days").strip()
+    try:
+        changed = tokens.set_token_expiry(form.app, form.actor, token_id, _expiry(days))
+    except CodenvError as error:
+        return _tokens_page(form, error)
+    when = f"in {days} days" if days else "never"
+    return _tokens_page(form, saved=f"The token {changed.prefix}… now expires {when}.")
+
+
 @router.post("/admin/tokens/{token_id}/revoke")
 def revoke_token(token_id: RowId, form: SubmittedDep) -> Response:
     revoked = tokens.revoke_token(form.app, form.actor, token_id)
