@@ -172,9 +172,11 @@ def favicon() -> Response:
     return static_file("favicon.svg")
 
 
-@router.get("/{path:path}")
+@router.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(path: str) -> Response:
-    """Unknown console URLs: the 404 page (registered last; the API keeps its JSON 404)."""
+    """Unknown URLs, whatever the method: the 404 page (registered last; the API keeps its
+    JSON 404). Every method: a route for GET alone would turn a POST to an unknown API path
+    into a 405 instead of a 404."""
     if path == "api" or path.startswith("api/"):
         raise HTTPException(status_code=404)
     return error_page(ShownError(404, "not_found", f"There is no page at /{path}.", None))
