@@ -11,7 +11,8 @@ Header lines: `# needs: setuptools` says an import needs `pkg_resources` (envs a
 like a venv, with setuptools, as the product's default is); `# codenv-fails-on: PACKAGE` with
 `# why:` records a known gap — codenv refuses the file although pip installs it (see
 docs/compatibility.md) — so that it is told apart from a regression and the test says when
-it closes.
+it closes; `# codenv-warns: TEXT` names a warning the revision must record (metadata that
+codenv read as pip does, where uv refuses it: docs/compatibility.md).
 
 Slow (real installs from PyPI): run it alone, `pytest -m public_index tests/public/test_corpus.py
 -n 2 -rA`; each test prints its timings.
@@ -61,6 +62,7 @@ class CorpusFile:
     fails_on: str | None
     codenv_fails_on: str | None
     why: str
+    codenv_warns: str | None
 
     @property
     def env_name(self) -> str:
@@ -80,6 +82,7 @@ def read_corpus_file(path: Path) -> CorpusFile:
         fails_on=header.get("fails-on"),
         codenv_fails_on=header.get("codenv-fails-on"),
         why=header.get("why", ""),
+        codenv_warns=header.get("codenv-warns"),
     )
 
 
@@ -204,6 +207,7 @@ def test_corpus_file_builds_with_codenv_as_with_pip(
         _expect_known_refusal(corpus_file, codenv)
     assert codenv.ok, f"codenv failed where pip succeeded:\n{codenv.log[-4000:]}"
     _assert_codenv_imports(corpus_file, node.python(corpus_file.env_name), tmp_path)
+    _assert_codenv_warnings(corpus_file, node)
 
 
 def _codenv_create(node: Node, corpus_file: CorpusFile) -> Install:
@@ -231,6 +235,14 @@ def _expect_known_refusal(corpus_file: CorpusFile, codenv: Install) -> None:
     )
     assert str(corpus_file.codenv_fails_on) in codenv.output, codenv.output[-4000:]
     pytest.xfail(f"known difference from pip: {corpus_file.why}")
+
+
+def _assert_codenv_warnings(corpus_file: CorpusFile, node: Node) -> None:
+    if corpus_file.codenv_warns is None:
+        return
+    installed = json.loads(node.run("installed", corpus_file.env_name, "--json").stdout)
+    warnings: list[str] = installed["warnings"]
+    assert any(corpus_file.codenv_warns in warning for warning in warnings), warnings
 
 
 def _assert_codenv_imports(corpus_file: CorpusFile, codenv_python: Path, workdir: Path) -> None:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from uv import find_uv_bin
 
-from codenv.backends.base import InstalledPackage, Run, clean_environ, run_logged
+from codenv.backends.base import InstalledPackage, LogSink, Run, clean_environ, run_logged
 from codenv.backends.index_probe import refused_index
+from codenv.backends.uv_metadata import (
+    RESOLVER_WARNINGS,
+    Repairs,
+    find_dist_info,
+    read_as_pip,
+    read_metadata,
+)
 from codenv.backends.uv_options import translate
 from codenv.domain.checks import split_check_report
 from codenv.domain.errors import BuildFailed
 from codenv.domain.install_options import index_urls
+from codenv.domain.legacy_metadata import MetadataRepair, repair_metadata
 from codenv.domain.plan import Plan
 
+_NO_WHEEL = "uv builds it from source, and refuses the metadata of what it builds"
 # What uv says when --no-build meets a requirement that only a build can install.
 _NEEDS_BUILD = (
     "building from source is disabled",
@@ -52,11 +64,19 @@ class UvInstaller:
             }
         )
 
-    def _run(self, what: str, args: list[str], run: Run, *, offline: bool = False) -> None:
+    def _run(
+        self,
+        what: str,
+        args: list[str],
+        run: Run,
+        *,
+        offline: bool = False,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         """Run uv with the build's index options; a failure that a refused index password
         explains says so (uv itself reports it as "not found")."""
         options = translate(run.options)
-        env = {**self.environ, **options.environ}
+        env = {**self.environ, **options.environ, **(extra_env or {})}
         command = [self.uv, *args, *options.args, *(["--offline"] if offline else [])]
         try:
             run_logged(what, command, run, env)
@@ -85,7 +105,85 @@ class UvInstaller:
         ]
         if upgrade:
             args.append("--upgrade")
-        self._run("resolving", args, run)
+        self._compile("resolving", args, run, plan.interpreter, lock.parent)
+
+    def _compile(self, what: str, args: list[str], run: Run, python: str, scratch: Path) -> None:
+        """`uv pip compile`, again with repaired metadata as long as uv names metadata it
+        cannot read that pip reads (uv_metadata.py)."""
+        repairs = Repairs(scratch / "repaired-metadata.toml")
+        while True:
+            seen: list[str] = []
+            failure = None
+            try:
+                teed = replace(run, log=_Tee(run.log, seen))
+                self._run(what, [*args, *repairs.args], teed, extra_env=RESOLVER_WARNINGS)
+            except BuildFailed as error:
+                failure = error
+            if not self._repair_round(run, python, repairs, seen, failure):
+                return
+
+    def _repair_round(
+        self,
+        run: Run,
+        python: str,
+        repairs: Repairs,
+        output: list[str],
+        failure: BuildFailed | None,
+    ) -> bool:
+        """Repair what uv could not read in `output`; True when uv should resolve again.
+        Raises `failure`, with why no repair helps, when it stands."""
+        found = repairs.new([*output, failure.message if failure else ""])
+        again = False
+        for name, version in found:
+            run.log.write(
+                f"uv cannot read the metadata of {name} {version}: reading it as pip does"
+            )
+            repair = self._read_as_pip(run, python, name, version, repairs.config.parent)
+            repairs.add((name, version), repair)
+            if isinstance(repair, MetadataRepair) and repair.repaired:
+                again = True
+                for change in repair.changes:
+                    run.log.write(f"repaired metadata: {change}")
+                continue
+            why = list(repair.failures) if isinstance(repair, MetadataRepair) else [repair]
+            for line in why or [
+                f"{name} {version}: pip reads its metadata as uv does: nothing to repair"
+            ]:
+                run.log.write(line)
+                repairs.notes.append(line)
+        if again:
+            return True
+        if failure is not None:
+            message = "\n".join([failure.message, *repairs.notes])
+            raise BuildFailed(message, returncode=failure.returncode)
+        return False
+
+    def _read_as_pip(
+        self, run: Run, python: str, name: str, version: str, scratch: Path
+    ) -> MetadataRepair | str:
+        """The metadata of `name` `version`'s wheel, repaired, or why it cannot be read.
+
+        uv itself fetches the wheel it would install (the build's indexes and options) into
+        a scratch target: no package code runs, so outside the box, into the shared cache,
+        which the install then reuses. A source distribution is no help: uv refuses the
+        metadata of what it builds."""
+        target = scratch / f"metadata-{name}"
+        args = ["pip", "install", "--no-deps", "--no-build", "--target", str(target)]
+        args += ["--python", python, f"{name}=={version}"]
+        held: list[str] = []
+        trusted = Run(_Held(held), run.timeout, run.cancelled, run.options)
+        try:
+            self._run("reading metadata", args, trusted)
+            return repair_metadata(name, version, read_metadata(find_dist_info(target, name)))
+        except BuildFailed as error:
+            if _needs_build(error):
+                return f"{name} {version} has no wheel for this interpreter: {_NO_WHEEL}"
+            _replay(held, run)
+            return f"reading the metadata of {name} {version} failed: {error.message}"
+        except OSError as error:
+            return f"reading the metadata of {name} {version} failed: {error}"
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
 
     def create_venv(self, run: Run, plan: Plan, target: Path) -> None:
         # No package code runs here: outside the box, like installing wheels.
@@ -145,20 +243,28 @@ class UvInstaller:
 
     def check(self, run: Run, python: Path) -> tuple[str, ...]:
         """`uv pip check`, judged by pip's rule: only missing or conflicting dependencies
-        fail the build; tag metadata that disagrees with a wheel's name is a warning."""
+        fail the build; tag metadata that disagrees with a wheel's name is a warning, and
+        so is METADATA that only uv cannot read (its repair, as resolving made it)."""
         args = [self.uv, "pip", "check", "--python", str(python)]
         held: list[str] = []
         trusted = Run(_Held(held), run.timeout, run.cancelled)
         try:
             run_logged("checking", args, trusted, self.environ)
         except BuildFailed:
-            report = split_check_report(held)
+            report = read_as_pip(split_check_report(held), python.parent.parent)
             _replay(held, run)
             if report.problems or not report.warnings:
                 raise
             return report.warnings
         _replay(held, run)
         return ()
+
+    def write_pylock(self, run: Run, interpreter: str, lock: Path, out: Path) -> None:
+        """The exact lock `lock` as PEP 751 `pylock.toml` (uv writes the standard's format):
+        its pins resolve to themselves, so nothing changes but the format."""
+        args = ["pip", "compile", str(lock), "--output-file", str(out), "--python", interpreter]
+        args += ["--format", "pylock.toml", "--no-header", "--quiet"]
+        self._compile("writing pylock.toml", args, run, interpreter, out.parent)
 
     def installed(self, run: Run, python: Path) -> list[InstalledPackage]:
         result = subprocess.run(
@@ -188,6 +294,17 @@ def _replay(lines: list[str], run: Run) -> None:
 def _needs_build(error: BuildFailed) -> bool:
     text = error.message.lower()
     return any(marker in text for marker in _NEEDS_BUILD)
+
+
+class _Tee:
+    """A log that also keeps a copy of every line (what uv said, read once it has ended)."""
+
+    def __init__(self, log: LogSink, lines: list[str]) -> None:
+        self.log, self.lines = log, lines
+
+    def write(self, text: str) -> None:
+        self.log.write(text)
+        self.lines.append(text)
 
 
 class _Held:
