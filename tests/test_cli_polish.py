@@ -49,7 +49,7 @@ def test_argument_help_is_printed(node: Node) -> None:
 
 
 READ_COMMANDS = [
-    "sets", "show", "list", "installed", "revisions", "builds", "logs", "path",
+    "sets", "show", "list", "installed", "revisions list", "builds", "logs", "path",
     "pythons", "kernels list", "resources script", "resources vars", "resources ls",
     "resources kept", "sessions list", "settings show",
 ]  # fmt: skip

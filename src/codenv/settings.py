@@ -14,6 +14,7 @@ import platformdirs
 from codenv.domain.errors import InvalidInput
 from codenv.domain.limits import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BUNDLE_BYTES,
     DEFAULT_MAX_UNZIP_BYTES,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_ZIP_MEMBERS,
@@ -28,6 +29,7 @@ LIMIT_SETTINGS = {
     "max_upload_bytes": ("CODENV_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
     "max_unzip_bytes": ("CODENV_MAX_UNZIP_BYTES", DEFAULT_MAX_UNZIP_BYTES),
     "max_zip_members": ("CODENV_MAX_ZIP_MEMBERS", DEFAULT_MAX_ZIP_MEMBERS),
+    "max_bundle_bytes": ("CODENV_MAX_BUNDLE_BYTES", DEFAULT_MAX_BUNDLE_BYTES),
     "resources_quota_bytes": ("CODENV_RESOURCES_QUOTA_BYTES", DEFAULT_RESOURCES_QUOTA_BYTES),
 }
 
@@ -52,6 +54,8 @@ class Settings:
     # What one zip may unpack to, and how many members it may have.
     max_unzip_bytes: int = DEFAULT_MAX_UNZIP_BYTES
     max_zip_members: int = DEFAULT_MAX_ZIP_MEMBERS
+    # The largest bundle file an import reads (members count against max_zip_members).
+    max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
     # The most one env's resources dir may hold after an upload; 0: no quota.
     resources_quota_bytes: int = DEFAULT_RESOURCES_QUOTA_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +79,22 @@ class Settings:
     @property
     def resolutions_dir(self) -> Path:
         return self.cache_dir / "resolutions"
+
+    @property
+    def pip_cache_dir(self) -> Path:
+        """pip's download cache: exporting bundles with wheels (uv has no download)."""
+        return self.cache_dir / "pip"
+
+    @property
+    def bundle_wheels_dir(self) -> Path:
+        """The wheels imported bundles carried, one flat folder: a stable path is what lets
+        uv's cache know a wheel again at the next import (no unpacking twice)."""
+        return self.cache_dir / "wheels"
+
+    @property
+    def imports_dir(self) -> Path:
+        """Bundles being imported, one directory per import build, removed when it ends."""
+        return self.home / "imports"
 
     @property
     def kernels_dir(self) -> Path:

@@ -35,6 +35,7 @@ from codenv.services import (
     boxes,
     interpreters,
     kept_resources,
+    node_info,
     node_settings,
     requests,
     sessions,
@@ -51,6 +52,16 @@ class SandboxBody(BaseModel):
 
 class RootsBody(BaseModel):
     roots: list[str] = Field(max_length=100, description="absolute directories")
+
+
+class NodeKindBody(BaseModel):
+    kind: str = Field(max_length=16, description='"design", "automation" or "api"')
+
+
+class PreventOverrideBody(BaseModel):
+    prevent: bool = Field(
+        description="API nodes: the node's install options replace those of imported envs"
+    )
 
 
 class ProxiesBody(BaseModel):
@@ -167,6 +178,27 @@ def set_local_source_roots(body: RootsBody, call: Caller) -> dict[str, Any]:
 def set_trusted_proxies(body: ProxiesBody, call: Caller) -> dict[str, Any]:
     """The reverse proxies whose X-Forwarded-For gives a request's source (none: the peer)."""
     node_settings.set_trusted_proxies(call.app, call.actor, body.proxies)
+    return _settings(call)
+
+
+@router.get("/node", tags=["node"])
+def show_node(call: Caller) -> dict[str, Any]:
+    """This node: its kind (design, automation, api) and what it allows, codenv's version, the
+    Python it runs on, the sandbox mode."""
+    return node_info.node_info(call.app, call.actor).to_dict()
+
+
+@router.put("/settings/node-kind", tags=["node"])
+def set_node_kind(body: NodeKindBody, call: Caller) -> dict[str, Any]:
+    """design: envs are designed here; automation, api: envs are imported, spec edits refused."""
+    node_settings.set_node_kind(call.app, call.actor, body.kind)
+    return _settings(call)
+
+
+@router.put("/settings/prevent-override", tags=["node"])
+def set_prevent_override(body: PreventOverrideBody, call: Caller) -> dict[str, Any]:
+    """preventOverrideFromImportedEnvs: on an API node, the node's options win."""
+    node_settings.set_prevent_override(call.app, call.actor, body.prevent)
     return _settings(call)
 
 

@@ -16,9 +16,10 @@ from codenv.api.schemas import (
     SpecBody,
     UpdateBody,
 )
+from codenv.domain.names import revision_of
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.http.deps import Caller
-from codenv.http.params import Offset, RevisionQuery
+from codenv.http.params import Offset, RevisionQuery, RowId
 from codenv.services import builds, envs, logs, permissions, revisions
 from codenv.services.installed import show_installed
 
@@ -119,13 +120,28 @@ def stream_log(build_id: str, call: Caller) -> StreamingResponse:
 
 @router.get("/envs/{name}/installed")
 def installed(name: str, call: Caller, revision: RevisionQuery = None) -> dict[str, Any]:
-    """The packages of a revision (default: the active one) and its `diff` with the one before."""
-    return show_installed(call.app, call.actor, name, revision).to_dict()
+    """The packages of a revision (default: the active one; `NAME@N` or `revision`: revision N)
+    and its `diff` with the one before."""
+    return show_installed(call.app, call.actor, *revision_of(name, revision)).to_dict()
 
 
 @router.get("/envs/{name}/revisions")
 def list_revisions(name: str, call: Caller) -> list[dict[str, Any]]:
+    """Newest first; `origin` says which bundle an imported revision (a version) came from,
+    null for one built here."""
     return [r.to_dict() for r in revisions.list_revisions(call.app, call.actor, name)]
+
+
+@router.get("/envs/{name}/revisions/{number}")
+def show_revision(name: str, number: RowId, call: Caller) -> dict[str, Any]:
+    return revisions.show_revision(call.app, call.actor, name, number).to_dict()
+
+
+@router.delete("/envs/{name}/revisions/{number}")
+def remove_revision(name: str, number: RowId, call: Caller) -> dict[str, Any]:
+    """Remove a revision other than the active one (409 for that one): its directory and its
+    Jupyter kernel go, its record stays, marked pruned. Needs the update right."""
+    return revisions.remove_revision(call.app, call.actor, name, number).to_dict()
 
 
 @router.post("/envs/{name}/rollback")

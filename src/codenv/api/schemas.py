@@ -28,6 +28,7 @@ Password = Annotated[str, Field(max_length=MAX_PASSWORD)]
 MAX_GRANTS = 100  # groups in one grant list, or one user's groups
 MAX_DISPLAY_NAME = 256  # as services/accounts.py
 MAX_TOKEN_NAME = 128  # as services/tokens.py
+MAX_EXPORTED = 1000  # code envs named in one export
 
 
 class SpecBody(BaseModel):
@@ -169,3 +170,15 @@ class OptionsBody(BaseModel):
 
 class AllowRequestsBody(BaseModel):
     allow: bool
+
+
+class ExportBody(BaseModel):
+    """What to export: the envs named, or every env the caller may change (`all`)."""
+
+    envs: list[Name] = Field(default_factory=list, max_length=MAX_EXPORTED)
+    all: bool = Field(False, description="every code env the caller may change")
+    revision: int | None = Field(
+        None, ge=1, le=MAX_ID, description="one env only: this revision (null: the active one)"
+    )
+    with_wheels: bool = Field(False, description="carry every wheel: the bundle installs offline")
+    with_resources: bool = Field(False, description="carry the resources directory")

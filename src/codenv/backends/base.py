@@ -14,14 +14,17 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from codenv import sandbox
 from codenv.domain.errors import BuildCancelled, BuildFailed
 from codenv.domain.install_options import Option
 from codenv.domain.plan import Plan
 from codenv.domain.secrets import mask_secrets
-from codenv.sandbox import SandboxPolicy
+
+if TYPE_CHECKING:
+    # The sandbox (its proxy, asyncio) loads with the first boxed command, not with every
+    # module that names a Run.
+    from codenv.sandbox import SandboxPolicy
 
 # What a build may see of the server's environment: where programs are, the time zone, and
 # how this node reaches the indexes (its CA bundle and proxies, set by its administrator).
@@ -91,6 +94,9 @@ class Installer(Protocol):
 
     def installed(self, run: Run, python: Path) -> list[InstalledPackage]: ...
 
+    def write_pylock(self, run: Run, interpreter: str, lock: Path, out: Path) -> None:
+        """`lock` (exact, hashed) as a PEP 751 `pylock.toml`, for tools other than codenv."""
+
 
 class EditableInstaller(Protocol):
     """Installs local source trees as editable (`-e PATH`) into a built venv."""
@@ -151,6 +157,8 @@ def _start(
     """Start `args` in the run's box, or (unboxed) leading its own process group; either way,
     killing it ends everything it started."""
     if run.box is not None:
+        from codenv import sandbox
+
         policy = replace(
             run.box,
             environment={**run.box.environment, **env},

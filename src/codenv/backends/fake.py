@@ -19,7 +19,14 @@ from codenv import core_package
 from codenv.backends.base import InstalledPackage, Run
 from codenv.domain.plan import Plan
 
-STAGES = ("resolve", "create_venv", "install", "install_editables", "check", "installed")
+STAGES = (
+    "resolve",
+    "create_venv",
+    "install",
+    "install_editables",
+    "check",
+    "installed",
+)
 Hook = Callable[[Run], None]
 
 _NAME = re.compile(r"^\s*(?:-e\s+)?([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -101,6 +108,14 @@ class FakeInstaller:
         self._stage("installed", run)
         record = json.loads((python.parent.parent / _RECORD).read_text("utf-8"))
         return [InstalledPackage(item["name"], item["version"]) for item in record]
+
+    def write_pylock(self, run: Run, interpreter: str, lock: Path, out: Path) -> None:
+        self._stage("write_pylock", run)
+        packages = "".join(
+            f'[[packages]]\nname = "{name}"\nversion = "{version}"\n\n'
+            for name, version in sorted(_pins(lock.read_text("utf-8")).items())
+        )
+        out.write_text(f'lock-version = "1.0"\ncreated-by = "fake"\n\n{packages}', "utf-8")
 
 
 def _pins(lock: str) -> dict[str, str]:

@@ -18,6 +18,10 @@ class UvOptions:
     notes: tuple[str, ...] = ()
 
 
+# Not a pip option (users cannot set it): what an import from a bundle asks when the node
+# must not reach any network. uv takes it from its environment, so that a step that adds its
+# own `--offline` does not name it twice.
+OFFLINE = "--offline"
 _SAME = {"--no-index", "--only-binary", "--no-binary"}
 _ENVIRON = {
     "--timeout": ("UV_HTTP_TIMEOUT",),
@@ -45,6 +49,8 @@ def translate(options: Iterable[Option]) -> UvOptions:
             variable, separator = _LISTS[option.name]
             joined = [value for value in (environ.get(variable), option.value) if value]
             environ[variable] = separator.join(joined)
+        elif option.name == OFFLINE:
+            environ["UV_OFFLINE"] = "1"
         elif option.name == "--pre":
             args += ["--prerelease", "allow"]
         elif option.name in _ENVIRON:

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codenv.backends.base import EditableInstaller, InstalledPackage, Installer, Run
 from codenv.builds.init_script import InitScript, run_init_script
@@ -21,7 +22,10 @@ from codenv.domain.errors import BuildCancelled
 from codenv.domain.plan import Plan
 from codenv.domain.secrets import mask_secrets
 from codenv.envdirs.layout import disk_usage
-from codenv.sandbox import SandboxPolicy
+
+if TYPE_CHECKING:
+    # Named in annotations only: the sandbox loads when a box starts (backends.base).
+    from codenv.sandbox import SandboxPolicy
 
 # Called with (stage, detail) before each stage: the build log and the build's row follow it.
 StageReporter = Callable[[str, str], None]
@@ -37,7 +41,9 @@ class BuildInput:
     target: Path  # its directory
     work_dir: Path  # scratch space, removed when the build ends
     policy: ResolutionPolicy
-    previous_lock: str  # the active revision's lock ("" when none is kept)
+    # The lock to start from: the active revision's ("" when none is kept), or, for the
+    # EXACT policy, the bundle's lock that is installed as it is.
+    previous_lock: str
     reuse_resolution: bool  # a fresh cached lock of the same input may stand in for resolving
     pip_editables: tuple[str, ...]  # setup.py editables that pip installs (Python 3.6)
     init_script: InitScript | None  # run before the switch, when the update runs it
@@ -76,6 +82,10 @@ def requirements_text(job: BuildInput) -> str:
 def _resolve(job: BuildInput, tools: BuildTools, run: Run, report: StageReporter) -> str:
     requirements = job.work_dir / "requirements.in"
     lock = job.work_dir / "lock.txt"
+    if job.policy is ResolutionPolicy.EXACT:
+        report("resolving", job.policy.describe())
+        lock.write_text(job.previous_lock, "utf-8")
+        return job.previous_lock
     text = requirements_text(job)
     requirements.write_text(text, "utf-8")
     cached = None

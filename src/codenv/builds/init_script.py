@@ -13,10 +13,13 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from codenv.backends.base import Run, clean_environ, run_logged
 from codenv.core_package.codenv_runtime.resources import load_env_vars_file
 from codenv.domain.errors import BuildFailed
+
+if TYPE_CHECKING:
+    from codenv.backends.base import Run
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class InitScript:
 
 def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) -> Path:
     """Run the script; returns the checked staged env-vars file (BuildFailed if it fails)."""
+    # Here, not at the top: start-up recovery and rollbacks commit env vars (below) and
+    # run nothing, so they need not load the installers' machinery.
+    from codenv.backends.base import clean_environ, run_logged
+
     script.resources_dir.mkdir(parents=True, exist_ok=True)
     staged = script.staged_env_vars
     staged.parent.mkdir(parents=True, exist_ok=True)

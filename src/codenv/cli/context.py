@@ -104,6 +104,13 @@ def print_json(data: Any) -> None:
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")]
 EnvName = Annotated[str, typer.Argument(help="The name of the code env.", show_default=False)]
+# NAME, or NAME@N: revision N (a version, on automation nodes), whichever is active.
+EnvRef = Annotated[
+    str,
+    typer.Argument(
+        help="The code env, or NAME@N for its revision N.", show_default=False, metavar="NAME"
+    ),
+]
 
 
 def plural(count: int, noun: str) -> str:

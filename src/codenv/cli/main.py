@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import traceback
@@ -36,6 +37,8 @@ COMMANDS = {
     "logs": "revisions_cmd",
     "cancel": "revisions_cmd",
     "run-build": "revisions_cmd",
+    "export": "bundles_cmd",
+    "import": "bundles_cmd",
     "run": "runtime_cmd",
     "path": "runtime_cmd",
     "serve": "serve_cmd",
@@ -43,6 +46,7 @@ COMMANDS = {
     "kernels": "runtime_cmd",
     "resources": "resources_cmd",
     "settings": "settings_cmd",
+    "node": "node_cmd",
     "sessions": "sessions_cmd",
 }
 
@@ -170,3 +174,9 @@ def run() -> None:
             STATE.close()
     except Exception as error:  # no error escapes as a traceback
         sys.exit(report(error))
+    finally:
+        # The process ends: the collections Python runs while it shuts down would walk every
+        # object the imports made (SQLAlchemy's ORM: ~0.06 s here) to free nothing anyone
+        # needs. Frozen objects are left out of them; streams are flushed and exit handlers
+        # run as before.
+        gc.freeze()

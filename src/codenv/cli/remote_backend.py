@@ -187,6 +187,9 @@ class RemoteBackend(Backend):
             self._call("POST", f"/envs/{segment(name)}/rollback", json={"revision": number})
         )
 
+    def remove_revision(self, name: str, number: int) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/envs/{segment(name)}/revisions/{number}"))
+
     def builds(self, name: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/envs/{segment(name)}/builds"))
 
@@ -204,6 +207,73 @@ class RemoteBackend(Backend):
 
     def cancel(self, build_id: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/builds/{segment(build_id)}/cancel"))
+
+    def export_bundle(
+        self, names: list[str], revision: int | None, wheels: bool, resources: bool, out: Path
+    ) -> dict[str, Any]:
+        body = {
+            "envs": names,
+            "all": not names,
+            "revision": revision,
+            "with_wheels": wheels,
+            "with_resources": resources,
+        }
+        # The server answers once the whole bundle is built (downloading wheels may take longer
+        # than any read timeout; its build timeout bounds it). Written beside `out` and renamed
+        # when whole: an interrupted download leaves nothing.
+        partial = out.with_name(f".{out.name}.{os.getpid()}.part")
+        try:
+            with (
+                self._reaching(),
+                self.http.stream(
+                    "POST", "/bundles/export", json=body, timeout=httpx.Timeout(600, read=None)
+                ) as response,
+            ):
+                if not response.is_success:
+                    response.read()
+                    _raise_for(response)
+                with partial.open("wb") as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"path": str(out), "size_bytes": out.stat().st_size, "envs": self._envs_of(out)}
+
+    @staticmethod
+    def _envs_of(bundle: Path) -> list[dict[str, Any]]:
+        """The envs of a downloaded bundle as a local export describes them, from its manifest
+        (the last member: the ones before are skipped, not read)."""
+        import tarfile
+
+        from codenv.domain import bundles
+
+        try:
+            with tarfile.open(bundle, "r:") as tar:
+                member = tar.getmember(bundles.MANIFEST)
+                source = tar.extractfile(member)
+                if source is None or member.size > bundles.MAX_MANIFEST_BYTES:
+                    raise KeyError(bundles.MANIFEST)
+                manifest = bundles.parse_manifest(source.read())
+        except (tarfile.TarError, KeyError) as error:
+            raise CodenvError(f"the server sent no codenv bundle: {error}") from error
+        return [
+            {**env.to_dict(), "wheels": sum(1 for p in manifest.files if p.startswith(wheels))}
+            for env in manifest.envs
+            for wheels in [env.path(f"{bundles.WHEELS}/")]
+        ]
+
+    def import_bundle(
+        self, file: Path, as_name: str | None, offline: bool, mode: str
+    ) -> dict[str, Any]:
+        if not file.is_file():  # as the local import says it
+            raise InvalidInput(f"no bundle file at {file}", field="file")
+        params: dict[str, Any] = {"offline": offline, "mode": mode}
+        if as_name is not None:
+            params["as_name"] = as_name
+        with file.open("rb") as handle:
+            upload = {"file": (file.name, handle, "application/x-tar")}
+            return dict(self._call("POST", "/bundles/import", params=params, files=upload))
 
     def get_script(self, name: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/envs/{segment(name)}/resources/script"))
@@ -284,6 +354,16 @@ class RemoteBackend(Backend):
     def set_trusted_proxies(self, proxies: list[str]) -> list[str]:
         saved = self._call("PUT", "/settings/trusted-proxies", json={"proxies": proxies})
         return list(saved["trusted_proxies"])
+
+    def node(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/node"))
+
+    def set_node_kind(self, kind: str) -> str:
+        return str(self._call("PUT", "/settings/node-kind", json={"kind": kind})["node_kind"])
+
+    def set_prevent_override(self, prevent: bool) -> bool:
+        saved = self._call("PUT", "/settings/prevent-override", json={"prevent": prevent})
+        return bool(saved["prevent_override_from_imported_envs"])
 
     def kernels(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/kernels"))

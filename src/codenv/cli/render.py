@@ -101,6 +101,8 @@ def print_env(console: Console, env: dict[str, Any]) -> None:
         ("location", env["path"]),
         ("description", spec.get("description") or ""),
     ]
+    if env.get("options_source"):
+        rows.append(("options source", env["options_source"]["described"]))
     if env.get("drift"):
         rows.append(("live env", drift_text(env["drift"])))
     if last:
@@ -148,8 +150,18 @@ def installed_table(packages: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
+def origin_text(origin: dict[str, Any] | None) -> str:
+    """Where a revision came from: "built here", or its bundle, source revision and import."""
+    if origin is None:
+        return "built here"
+    source = f"{origin['source_env']} revision {origin['source_revision']}"
+    return f"{origin['bundle']} ({source}, imported {_moment(origin['imported_at'])})"
+
+
 def revisions_table(revisions: Sequence[dict[str, Any]]) -> Table:
-    table = _table("revision", "active", "python", "packages", "size", "created", "state")
+    table = _id_table(
+        "revision", "active", "python", "packages", "size", "created", "state", "origin"
+    )
     for rev in revisions:
         table.add_row(
             str(rev["number"]),
@@ -157,8 +169,9 @@ def revisions_table(revisions: Sequence[dict[str, Any]]) -> Table:
             rev["python"],
             str(rev["packages"]),
             human_size(rev["size_bytes"]),
-            rev["created_at"] or "",
+            _moment(rev["created_at"]),
             "pruned" if rev["pruned"] else "kept",
+            origin_text(rev.get("origin")),
         )
     return table
 

@@ -1,39 +1,75 @@
-"""`codenv installed | revisions | rollback | builds | logs | cancel` and the detached build
-worker."""
+"""`codenv installed | revisions [list | remove] | rollback | builds | logs | cancel` and the
+detached build worker."""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from codenv.cli.context import EnvName, JsonOption, print_json, state
+from codenv.cli.context import EnvName, EnvRef, JsonOption, print_json, state
 from codenv.cli.progress import follow_log as follow
 from codenv.cli.progress import outcome
 from codenv.cli.render import builds_table, installed_view, revisions_table
 from codenv.domain.errors import NotFound
+from codenv.domain.names import revision_of
 
 if TYPE_CHECKING:
     from codenv.cli.backend import Backend
 
 
 def installed(
-    name: EnvName,
+    name: EnvRef,
     revision: Annotated[int | None, typer.Option("--revision", help="Default: active.")] = None,
     json_output: bool = JsonOption,
 ) -> None:
     """Packages actually installed in a revision, as recorded after its build."""
     cli = state(json_output)
-    found = cli.backend().installed(name, revision)
+    found = cli.backend().installed(*revision_of(name, revision))
     cli.emit(found, lambda: installed_view(found))
 
 
+class _ListByDefault(TyperGroup):
+    """`codenv revisions NAME` lists (`list` is implied before anything that is no command of
+    the group); `codenv revisions remove NAME N` removes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+revisions_app = typer.Typer(
+    cls=_ListByDefault,
+    no_args_is_help=True,
+    help="The env's revisions (versions, on automation nodes): `codenv revisions NAME` lists "
+    "them; `codenv revisions remove NAME N` removes one.",
+)
+
+
+@revisions_app.command("list")
 def list_revisions(name: EnvName, json_output: bool = JsonOption) -> None:
-    """The env's revisions, newest first; * marks the active one."""
+    """The env's revisions, newest first; * marks the active one; each says where it came from
+    (a bundle, or built here)."""
     cli = state(json_output)
     found = cli.backend().revisions(name)
     cli.emit(found, lambda: revisions_table(found))
+
+
+@revisions_app.command("remove")
+def remove_revision(
+    name: EnvName,
+    number: Annotated[int, typer.Argument(help="The revision (`codenv revisions NAME`).")],
+    json_output: bool = JsonOption,
+) -> None:
+    """Remove revision NUMBER (not the active one): its directory and its Jupyter kernel go,
+    its record stays. Imported versions are never pruned: this is how they go."""
+    cli = state(json_output)
+    removed = cli.backend().remove_revision(name, number)
+    cli.emit(removed, f"{name}: revision {removed['number']} removed")
 
 
 def rollback(
@@ -127,7 +163,7 @@ def run_build(build_id: BuildId) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(installed)
-    app.command("revisions")(list_revisions)
+    app.add_typer(revisions_app, name="revisions")
     app.command()(rollback)
     app.command("builds")(list_builds)
     app.command()(logs)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codenv.cli.context import EnvName, JsonOption, state
+from codenv.cli.context import EnvRef, JsonOption, state
 
 if TYPE_CHECKING:
     from codenv.services.runtime import RunContext
@@ -22,13 +22,14 @@ Prefix = Annotated[
 
 
 def run(
-    name: EnvName,
+    name: EnvRef,
     command: Annotated[list[str], typer.Argument(help="The command and its arguments.")],
 ) -> None:
-    """Run a command in the env's active revision: `codenv run NAME -- CMD ARGS...`.
+    """Run a command in the env's active revision: `codenv run NAME -- CMD ARGS...`, or in its
+    revision N: `codenv run NAME@N -- CMD ARGS...`.
 
-    VIRTUAL_ENV and PATH point at the env, its resources env vars are set; stdin, stdout,
-    stderr and the exit code are the command's own.
+    VIRTUAL_ENV and PATH point at the revision, the env's resources env vars are set; stdin,
+    stdout, stderr and the exit code are the command's own.
     """
     cli = state()
     if command and command[0] == "--":
@@ -45,8 +46,8 @@ def run(
         raise typer.Exit(127) from error
 
 
-def path(name: EnvName, json_output: bool = JsonOption) -> None:
-    """Print the python of the env's active revision."""
+def path(name: EnvRef, json_output: bool = JsonOption) -> None:
+    """Print the python of the env's active revision (of revision N for NAME@N)."""
     cli = state(json_output)
     python = str(_run_context(name).python)
     cli.emit({"env": name, "python": python}, python)
@@ -69,8 +70,9 @@ def list_kernels(json_output: bool = JsonOption) -> None:
 
 
 @kernels_app.command("install")
-def install_kernel(name: EnvName, prefix: Prefix = None) -> None:
-    """Expose the env's kernel to a Jupyter installation (a link that follows updates)."""
+def install_kernel(name: EnvRef, prefix: Prefix = None) -> None:
+    """Expose the env's kernel to a Jupyter installation (a link that follows updates); NAME@N:
+    the kernel of version N."""
     from codenv.services import kernels
     from codenv.services.actor import Actor
 
@@ -80,7 +82,7 @@ def install_kernel(name: EnvName, prefix: Prefix = None) -> None:
 
 
 @kernels_app.command("remove")
-def remove_kernel(name: EnvName, prefix: Prefix = None) -> None:
+def remove_kernel(name: EnvRef, prefix: Prefix = None) -> None:
     """Remove the env's kernel from a Jupyter installation."""
     from codenv.services import kernels
     from codenv.services.actor import Actor

@@ -1,5 +1,5 @@
 """`codenv settings`: the node's code env settings (install options, requests, the sandbox,
-local-source roots, trusted proxies)."""
+local-source roots, trusted proxies, the node's kind)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ UNSANDBOXED = (
 class SandboxMode(StrEnum):
     required = "required"
     off = "off"
+
+
+class NodeKindChoice(StrEnum):
+    design = "design"
+    automation = "automation"
+    api = "api"
 
 
 def _shown(value: Any) -> str:
@@ -133,6 +139,42 @@ def set_trusted_proxies(
     cli = state()
     saved = cli.backend().set_trusted_proxies(list(proxies or ()))
     cli.say(f"trusted proxies: {_shown(saved)}")
+
+
+@app.command("set-node-kind")
+def set_node_kind(
+    kind: Annotated[
+        NodeKindChoice,
+        typer.Argument(
+            help="design: envs are designed here; automation, api: envs are imported from "
+            "bundles, spec edits are refused."
+        ),
+    ],
+) -> None:
+    """The node's kind (config/server.json nodeType; recorded in the audit log)."""
+    cli = state()
+    cli.say(f"node kind: {cli.backend().set_node_kind(kind.value)}")
+
+
+@app.command("prevent-override")
+def prevent_override(
+    prevent: Annotated[
+        bool,
+        typer.Option(
+            "--on/--off",
+            help="Whether the node's install and venv options replace those of imported envs.",
+        ),
+    ],
+) -> None:
+    """API nodes: whether the node's install and venv options win over those an imported env
+    carries from its design node (codeEnvsSettings.preventOverrideFromImportedEnvs)."""
+    cli = state()
+    saved = cli.backend().set_prevent_override(prevent)
+    cli.say(
+        "the node's install options win over imported envs' ones"
+        if saved
+        else "imported envs keep their own install options"
+    )
 
 
 def register(root: typer.Typer) -> None:

@@ -47,6 +47,7 @@ def check_transition(current: str, new: BuildStatus) -> BuildStatus:
 class BuildKind(StrEnum):
     UPDATE = "update"  # a new revision (Save and update, create, upgrade, rebuild)
     INIT = "init"  # the resources init script, run now in the active revision
+    IMPORT = "import"  # a new revision (a version) that installs a bundle's exact lock
 
 
 class ResolutionPolicy(StrEnum):
@@ -55,6 +56,7 @@ class ResolutionPolicy(StrEnum):
     FRESH = "fresh"  # no earlier lock: resolve from scratch
     KEEP_LOCKED = "keep-locked"  # unchanged requirements keep the active revision's versions
     UPGRADE_ALL = "upgrade-all"  # every package at the newest version allowed
+    EXACT = "exact"  # a bundle's lock, installed as it is: nothing is resolved
 
     @classmethod
     def choose(cls, has_previous_lock: bool, upgrade_all: bool) -> ResolutionPolicy:
@@ -67,4 +69,5 @@ class ResolutionPolicy(StrEnum):
             ResolutionPolicy.FRESH: "first resolution of this env",
             ResolutionPolicy.KEEP_LOCKED: "keeping locked versions",
             ResolutionPolicy.UPGRADE_ALL: "upgrading all packages",
+            ResolutionPolicy.EXACT: "installing the bundle's exact lock (nothing is resolved)",
         }[self]

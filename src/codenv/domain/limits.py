@@ -21,6 +21,7 @@ DEFAULT_MAX_BODY_BYTES = 4 * MIB  # any body but an upload: a spec at every limi
 DEFAULT_MAX_UPLOAD_BYTES = GIB  # one uploaded file (or zip), API and console alike
 DEFAULT_MAX_UNZIP_BYTES = 2 * GIB  # what one zip unpacks to
 DEFAULT_MAX_ZIP_MEMBERS = 100_000
+DEFAULT_MAX_BUNDLE_BYTES = 32 * GIB  # one bundle file: a deep-learning env with its wheels fits
 DEFAULT_RESOURCES_QUOTA_BYTES = 20 * GIB  # one env's resources dir; 0: no quota
 
 # --- spec fields

@@ -1,5 +1,5 @@
 """Code env names: `^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`, unique per node, compared
-case-insensitively."""
+case-insensitively; and `NAME@N`, revision N of an env (`@` is in no name)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,30 @@ def validate_env_name(name: str, *, field: str = "name") -> str:
 def name_key(name: str) -> str:
     """The key names are compared by (case-insensitive uniqueness)."""
     return name.casefold()
+
+
+VERSION_SEPARATOR = "@"  # never in a name: `NAME@N` is revision N of env NAME
+# A revision number: positive, at most what the database holds (a signed 64-bit integer).
+_REVISION = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def split_version(ref: str) -> tuple[str, int | None]:
+    """`NAME@N` → (NAME, N); a plain name → (name, None): the active revision."""
+    name, separator, number = ref.partition(VERSION_SEPARATOR)
+    if not separator:
+        return ref, None
+    if not _REVISION.fullmatch(number) or int(number) >= 2**63:
+        shown = ref if len(ref) <= _ECHOED else ref[:_ECHOED] + "…"
+        raise InvalidInput(
+            f"{shown!r}: a version is NAME@N, N a revision number (`codenv revisions NAME`)",
+            field="name",
+        )
+    return name, int(number)
+
+
+def revision_of(ref: str, revision: int | None) -> tuple[str, int | None]:
+    """`NAME@N`, or NAME with the revision given apart (an option, a query): (NAME, N)."""
+    name, number = split_version(ref)
+    if number is not None and revision is not None and number != revision:
+        raise InvalidInput(f"{ref!r} and revision {revision} name two revisions", field="revision")
+    return name, number if number is not None else revision

@@ -51,7 +51,7 @@ def is_continued(raw: str) -> bool:
     return stripped.endswith("\\") and not stripped.lstrip().startswith("#")
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
+def logical_lines(text: str) -> list[tuple[int, str]]:
     """Join backslash continuations and strip comments, keeping the first line's number."""
     result: list[tuple[int, str]] = []
     pending: list[str] = []
@@ -148,7 +148,7 @@ def _parse_named(lineno: int, line: str, field: str) -> RequirementLine:
 
 def parse_requested(text: str, *, field: str = "requested") -> tuple[RequirementLine, ...]:
     """Parse requirements.txt text; the first bad line raises InvalidSpec naming its number."""
-    return tuple(_parse_one(number, line, field) for number, line in _logical_lines(text))
+    return tuple(_parse_one(number, line, field) for number, line in logical_lines(text))
 
 
 def requirement_name(line: str) -> str | None:

@@ -31,6 +31,8 @@ UPLOAD_ROUTES = (
     ("PUT", re.compile(r"/api/v1/envs/[^/]+/resources/files/.*")),
     ("POST", re.compile(r"/envs/[^/]+/resources/upload")),
 )
+# Bundles with their wheels are larger than other uploads: their own limit.
+BUNDLE_ROUTES = (("POST", re.compile(r"(/api/v1)?/bundles/import")),)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,14 @@ class Limit:
         return ShownError(413, CODE, message, self.field)
 
 
+def _matches(routes: tuple[tuple[str, re.Pattern[str]], ...], method: str, path: str) -> bool:
+    return any(method == verb and pattern.fullmatch(path) for verb, pattern in routes)
+
+
 def limit_for(settings: Settings, method: str, path: str) -> Limit:
-    if any(method == verb and pattern.fullmatch(path) for verb, pattern in UPLOAD_ROUTES):
+    if _matches(BUNDLE_ROUTES, method, path):
+        return Limit(settings.max_bundle_bytes, "max_bundle_bytes", "file")
+    if _matches(UPLOAD_ROUTES, method, path):
         return Limit(settings.max_upload_bytes, "max_upload_bytes", "file")
     return Limit(settings.max_body_bytes, "max_body_bytes", "body")
 

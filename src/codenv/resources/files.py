@@ -21,6 +21,7 @@ import shutil
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -33,6 +34,7 @@ from codenv.resources.confine import (
     entry_at,
     join_rel,
     not_found,
+    open_child_dir_nofollow,
     open_dir,
     outside_error,
     resolve_target,
@@ -62,6 +64,7 @@ __all__ = [
     "read_file",
     "remove",
     "stat_entry",
+    "walk_files",
 ]
 
 # ---------------------------------------------------------------- listing
@@ -130,6 +133,46 @@ def open_file(root: Path, rel: str) -> BinaryIO:
         os.close(fd)
         raise InvalidInput(f"{rel!r} is not a file", field="path")
     return os.fdopen(fd, "rb")
+
+
+def _open_regular(dir_fd: int, name: str) -> BinaryIO | None:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError:
+        return None  # a symlink, or gone
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return os.fdopen(fd, "rb")
+    os.close(fd)
+    return None
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, BinaryIO]]:
+    """Every regular file under `root`, opened, with its relative path, reached from the root
+    without following any symlink: a link (or one swapped in while walking) is skipped."""
+    if not os.path.isdir(root):
+        return
+    base = root_real(root)
+    pending = [("", open_dir(base, base, "", create=False))]
+    try:
+        while pending:
+            rel, fd = pending.pop()
+            try:
+                with os.scandir(fd) as children:
+                    names = sorted(child.name for child in children)
+                for name in names:
+                    path = f"{rel}/{name}" if rel else name
+                    opened = _open_regular(fd, name)
+                    if opened is not None:
+                        yield path, opened
+                        continue
+                    with suppress(OSError):
+                        pending.append((path, open_child_dir_nofollow(fd, name)))
+            finally:
+                os.close(fd)
+    finally:
+        for _rel, fd in pending:
+            os.close(fd)
 
 
 def get_file(root: Path, rel: str, dest: Path) -> Path:

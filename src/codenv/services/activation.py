@@ -2,9 +2,10 @@
 
 The database is the source of truth. A build (or a rollback) commits in one transaction the
 revision row, the env's active revision and its own success, and marks the env unsettled.
-Settling then switches `current`, puts staged env vars in force, refreshes the kernelspec and
-prunes old revisions: each step is idempotent, a step that fails is a warning (never a failed
-build: the commit stands), and start-up reconciliation settles every env left unsettled.
+Settling then switches `current`, puts staged env vars in force, refreshes the kernelspec,
+prunes old revisions and refreshes one kernelspec per kept imported version: each step is
+idempotent, a step that fails is a warning (never a failed build: the commit stands), and
+start-up reconciliation settles every env left unsettled.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from codenv.domain.builds import BuildStatus
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import STAGING_PREFIX, EnvLayout
 from codenv.services.app import Codenv
-from codenv.services.runtime import refresh_kernel
+from codenv.services.runtime import refresh_kernel, refresh_version_kernels
 from codenv.services.views import as_utc
 from codenv.storage.models import BuildRow, CodeEnvRow
 
@@ -90,6 +91,11 @@ def settle_env(app: Codenv, env_id: int, warn: Warn) -> None:
         _step(warn, "putting the env vars in force", lambda: _settle_env_vars(app, layout)),
         _step(warn, "refreshing the Jupyter kernelspec", lambda: refresh_kernel(app, name, spec)),
         _step(warn, "pruning old revisions", lambda: prune_revisions(app, env_id)),
+        _step(
+            warn,
+            "refreshing the versions' Jupyter kernelspecs",
+            lambda: refresh_version_kernels(app, env_id),
+        ),
     ]
     if all(done):
         with app.db.session() as session:
@@ -99,14 +105,21 @@ def settle_env(app: Codenv, env_id: int, warn: Warn) -> None:
 
 
 def prune_revisions(app: Codenv, env_id: int) -> list[int]:
-    """Remove the directories of revisions past the retention, newest kept first."""
+    """Remove the directories of revisions past the retention, newest kept first.
+
+    The retention is for revisions built here: imported ones (versions) are kept until
+    removed by name (`revisions.remove_revision`), as notebooks and jobs may pin them."""
     pruned: list[int] = []
     with app.db.session() as session:
         env = session.get(CodeEnvRow, env_id)
         if env is None:
             return pruned
         layout = EnvLayout.of(app.settings.envs_dir, env.name)
-        kept = [r for r in env.revisions if not r.pruned and r.number != env.active_revision]
+        kept = [
+            r
+            for r in env.revisions
+            if not r.pruned and r.origin is None and r.number != env.active_revision
+        ]
         for row in sorted(kept, key=lambda r: r.number, reverse=True)[app.settings.retention :]:
             layout.remove_revision(row.number)
             row.pruned = True

@@ -7,18 +7,20 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from codenv.backends.base import EditableInstaller, Installer
-from codenv.backends.pip import PipInstaller
-from codenv.backends.uv import UvInstaller
-from codenv.builds.executor import BuildTools
-from codenv.builds.resolutions import ResolutionCache
 from codenv.domain.catalog import Catalog, load_catalog
 from codenv.jobs.queue import DetachedProcessQueue, InlineQueue, JobQueue, LocalWorkerQueue
 from codenv.settings import Settings
 from codenv.storage.db import Database
+
+if TYPE_CHECKING:
+    # The installers and the build executor load with the first build (or the first look at
+    # an env's live packages): every command opens a Codenv, few of them build.
+    from codenv.backends.base import EditableInstaller, Installer
+    from codenv.builds.executor import BuildTools
 
 QueueKind = Literal["threads", "inline", "detached"]
 logger = logging.getLogger(__name__)
@@ -28,14 +30,20 @@ logger = logging.getLogger(__name__)
 class Codenv:
     settings: Settings
     db: Database
-    tools: BuildTools
-    catalog: Catalog = field(init=False)
+    make_tools: Callable[[], BuildTools] = field(repr=False)
     queue: JobQueue = field(init=False)
 
-    def __post_init__(self) -> None:
+    # The catalog and the tools are made on first use: most commands need neither. Two
+    # threads may both make one; they are plain values, so either serves.
+    @cached_property
+    def catalog(self) -> Catalog:
         path = self.settings.catalog_file
         text = path.read_text("utf-8") if path.exists() else None
-        self.catalog = load_catalog(text, source=str(path))
+        return load_catalog(text, source=str(path))
+
+    @cached_property
+    def tools(self) -> BuildTools:
+        return self.make_tools()
 
     def close(self) -> None:
         if isinstance(self.queue, LocalWorkerQueue):
@@ -57,6 +65,11 @@ def build_tools(
     editables: EditableInstaller | None = None,
 ) -> BuildTools:
     """uv and pip by default; tests hand in the fake installer for both."""
+    from codenv.backends.pip import PipInstaller
+    from codenv.backends.uv import UvInstaller
+    from codenv.builds.executor import BuildTools
+    from codenv.builds.resolutions import ResolutionCache
+
     return BuildTools(
         installer or UvInstaller(settings.uv_cache_dir),
         editables or PipInstaller(),
@@ -92,8 +105,9 @@ def open_codenv(
     installer: Installer | None = None,
     editables: EditableInstaller | None = None,
 ) -> Codenv:
-    """Prepare the home, migrate the schema and recover builds whose process died."""
-    from codenv.services.build_jobs import run_build
+    """Prepare the home, migrate the schema and recover builds whose process died.
+
+    What only builds use (installers, executor, sandbox) loads with the first build."""
     from codenv.services.recovery import recover
 
     secure_home(settings.home)
@@ -101,7 +115,13 @@ def open_codenv(
         directory.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     db.migrate()
-    app = Codenv(settings, db, build_tools(settings, installer, editables))
-    app.queue = _make_queue(app, queue, lambda build_id: run_build(app, build_id))
+    app = Codenv(settings, db, lambda: build_tools(settings, installer, editables))
+    app.queue = _make_queue(app, queue, lambda build_id: _run_build(app, build_id))
     recover(app)
     return app
+
+
+def _run_build(app: Codenv, build_id: str) -> None:
+    from codenv.services.build_jobs import run_build
+
+    run_build(app, build_id)

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from codenv.builds.executor import BuildBoxes
 from codenv.domain.errors import InvalidInput, Unavailable
 from codenv.domain.install_options import Option
 from codenv.domain.plan import Plan
-from codenv.sandbox import NetworkMode, SandboxLimits, SandboxPolicy, interpreter_prefix
-from codenv.sandbox import sandbox_available as _probe
-from codenv.sandbox.network import allowed_hosts_for
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.audit import record
 from codenv.services.node_settings import code_envs_settings, update_code_envs_settings
 from codenv.services.plans import local_source_roots
+
+if TYPE_CHECKING:
+    # The sandbox and the executor load when a box is made or probed, not with every
+    # command that imports this module (list, show: start-up, tests/test_cli_startup.py).
+    from codenv.builds.executor import BuildBoxes
+    from codenv.sandbox import SandboxLimits, SandboxPolicy
 
 REQUIRED, OFF = "required", "off"
 SETTING = "codeEnvsSettings.sandbox"
@@ -42,7 +44,9 @@ def sandbox_mode(app: Codenv) -> str:
 
 
 def sandbox_available() -> str | None:
-    return _probe()
+    from codenv.sandbox import sandbox_available as probe
+
+    return probe()
 
 
 def require_sandbox(app: Codenv) -> None:
@@ -70,6 +74,8 @@ def set_sandbox_mode(app: Codenv, actor: Actor, mode: str) -> str:
 
 
 def _limits(app: Codenv) -> SandboxLimits:
+    from codenv.sandbox import SandboxLimits
+
     configured: Any = code_envs_settings(app).get("sandboxLimits", {})
     values = {
         name: int(configured[key])
@@ -83,6 +89,8 @@ def _reachable(app: Codenv, options: tuple[Option, ...]) -> tuple[tuple[str, int
     """What a box may connect to: the indexes and find-links locations of the build's
     options, and the hosts an administrator adds (`codeEnvsSettings.sandboxAllowedHosts`,
     URLs or host:port, e.g. a model hub an init script downloads from)."""
+    from codenv.sandbox.network import allowed_hosts_for
+
     urls = [o.value for o in options if o.value and "://" in o.value]
     extra = code_envs_settings(app).get("sandboxAllowedHosts", [])
     if isinstance(extra, list):
@@ -123,6 +131,9 @@ def build_boxes(
     dirs: BuildDirs,
 ) -> BuildBoxes | None:
     """The boxes of one build, or None on a node whose administrator turned them off."""
+    from codenv.builds.executor import BuildBoxes
+    from codenv.sandbox import NetworkMode, SandboxPolicy, interpreter_prefix
+
     if sandbox_mode(app) == OFF:
         return None
     require_sandbox(app)
@@ -153,6 +164,8 @@ def script_box(
 ) -> SandboxPolicy:
     """The box of a resources init script: the revision it runs in, read-only; its env's
     resources directory and staged env-vars file, writable; nothing else of the node."""
+    from codenv.sandbox import NetworkMode, SandboxPolicy, interpreter_prefix
+
     tools = app.tools
     return SandboxPolicy(
         read_only=(

@@ -9,6 +9,7 @@ installs, the init script and its env vars.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from codenv.builds.executor import BuildInput
 from codenv.builds.init_script import InitScript
@@ -20,7 +21,7 @@ from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.services.app import Codenv
 from codenv.services.boxes import BuildDirs, build_boxes
-from codenv.services.plans import check_spec
+from codenv.services.plans import check_spec, describe_options_source
 from codenv.services.runtime import env_vars
 from codenv.storage import queries
 from codenv.storage.models import CodeEnvRow
@@ -50,6 +51,9 @@ class Prepared:
     job: BuildInput
     options: tuple[Option, ...]
     spec: EnvSpec  # as the plan was made from it (the saved spec may change meanwhile)
+    options_note: str  # where the install options come from, for the build log
+    # An import's bundle (file, digest, source revision): the revision records it as a version.
+    origin: dict[str, Any] | None = None
 
 
 def init_script_input(layout: EnvLayout, build_id: str, script: str) -> InitScript:
@@ -96,4 +100,5 @@ def prepare_build(app: Codenv, request: BuildRequest) -> Prepared | UpToDate:
         init_script=init_script_input(layout, request.build_id, script) if script else None,
         boxes=build_boxes(app, checked.plan, checked.options, checked.pip_editables, dirs),
     )
-    return Prepared(job, checked.options, spec)
+    note = describe_options_source(checked.options_source)
+    return Prepared(job, checked.options, spec, note)

@@ -17,7 +17,7 @@ from codenv.builds.init_script import run_init_script
 from codenv.builds.logs import BuildLog
 from codenv.domain.builds import BuildKind, BuildStatus, check_transition
 from codenv.domain.errors import BuildCancelled, CodenvError, Conflict, NotFound
-from codenv.domain.install_options import parse_options
+from codenv.domain.install_options import parse_options, to_tokens
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.jobs.liveness import holder_alive, holder_token
@@ -33,6 +33,7 @@ from codenv.services.build_input import (
     prepare_build,
 )
 from codenv.services.builds import log_path
+from codenv.services.import_input import prepare_import
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 
@@ -141,6 +142,7 @@ def run_build(app: Codenv, build_id: str) -> None:
         finally:
             with app.db.session() as session:
                 queries.release_build_slot(session, build_id)
+            shutil.rmtree(app.settings.imports_dir / build_id, ignore_errors=True)
             log.close()
 
 
@@ -180,7 +182,9 @@ def _reporter(app: Codenv, build_id: str, log: BuildLog) -> Callable[[str, str],
 
 def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
     log.step("planning", f"code env {build.env_name}")
-    prepared = prepare_build(app, build)
+    prepared = (
+        prepare_import(app, build) if build.kind is BuildKind.IMPORT else prepare_build(app, build)
+    )
     if isinstance(prepared, UpToDate):
         message = f"already up to date (revision {prepared.number})"
         log.step("done", message)
@@ -191,7 +195,8 @@ def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -
     log.write(f"Python {job.plan.python_version}, revision {job.number}")
     for line in job.plan.requirement_lines:
         log.write(f"    {line}")
-    log.write(f"install options: {' '.join(job.plan.install_options)}")
+    tokens = " ".join(to_tokens(prepared.options))
+    log.write(f"install options ({prepared.options_note}): {tokens}")
     if job.plan.venv_options:
         log.write(f"venv options: {' '.join(job.plan.venv_options)}")
     _update_build(app, build.build_id, revision=job.number)
@@ -227,8 +232,12 @@ def _commit_revision(
                 installed=[package.to_dict() for package in outcome.installed],
                 warnings=list(outcome.warnings),
                 size_bytes=outcome.size_bytes,
+                origin=prepared.origin,
             )
         )
+        if prepared.origin is not None:
+            # The env's spec is the newest version's: what `show` compares the active one with.
+            env.spec = prepared.spec.to_dict()
         env.active_revision, env.settled = job.number, False
         row.status = check_transition(row.status, BuildStatus.SUCCEEDED)
         row.step, row.revision, row.finished_at = "done", job.number, utcnow()

@@ -16,6 +16,7 @@ from codenv.services.actor import UPDATE, Actor, env_for, may_use, require_updat
 from codenv.services.app import Codenv
 from codenv.services.audit import record
 from codenv.services.boxes import require_sandbox
+from codenv.services.node_settings import require_design_node
 from codenv.services.plans import check_spec
 from codenv.services.views import BuildInfo, UpdateResult
 from codenv.storage import queries
@@ -35,9 +36,11 @@ def enqueue_build(
     upgrade_all: bool = False,
     rebuild: bool = False,
     kind: BuildKind = BuildKind.UPDATE,
+    build_id: str | None = None,
 ) -> str:
+    """Queue a build; `build_id` when the caller staged its input under that id already."""
     require_sandbox(app)
-    build_id = uuid.uuid4().hex
+    build_id = build_id or uuid.uuid4().hex
     # A detached worker claims the build itself; until then no process is its holder.
     holder = "" if isinstance(app.queue, DetachedProcessQueue) else holder_token()
     with app.db.session() as session:
@@ -61,7 +64,11 @@ def enqueue_build(
 def request_update(
     app: Codenv, actor: Actor, name: str, *, upgrade_all: bool = False, rebuild: bool = False
 ) -> UpdateResult:
-    """Update: at once "already up to date" when the plan equals the active revision's."""
+    """Update: at once "already up to date" when the plan equals the active revision's.
+
+    Only where envs are designed: elsewhere an update would resolve again, not reproduce the
+    bundle the env came in."""
+    require_design_node(app, f"update code env {name!r}")
     with app.db.session() as session:
         env = env_for(session, actor, name, UPDATE)
         spec = EnvSpec.from_dict(env.spec)

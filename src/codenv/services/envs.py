@@ -20,12 +20,9 @@ from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import FULL, UPDATE, Actor, env_for, may_use, require_create
 from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
-from codenv.services.boxes import require_sandbox
-from codenv.services.builds import enqueue_build
-from codenv.services.installed import live_drift
-from codenv.services.interpreters import discovery
 from codenv.services.kept_resources import set_aside
-from codenv.services.plans import check_spec, spec_context
+from codenv.services.node_settings import require_design_node
+from codenv.services.runtime import drop_version_kernels
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo
 from codenv.storage import queries
 from codenv.storage.models import CodeEnvRow, utcnow
@@ -54,10 +51,25 @@ def create_env(
     """Validate everything first: a refused env leaves nothing behind.
 
     The env's owner is the actor, or `owner` (an approved request's requester)."""
+    # Builds, plans, interpreters and installers load where they are used: `codenv list`
+    # needs none of them (start-up time, tests/test_cli_startup.py).
+    from codenv.services.boxes import require_sandbox
+    from codenv.services.builds import enqueue_build
+    from codenv.services.plans import check_spec
+
+    require_design_node(app, "create a code env")
     require_create(actor)
     check_new_name(app, name)
     check_spec(app, spec)
     require_sandbox(app)
+    env_id = add_env(app, actor, name, spec, owner=owner)
+    return Created(name, enqueue_build(app, actor, env_id, name))
+
+
+def add_env(
+    app: Codenv, actor: Actor, name: str, spec: EnvSpec, *, owner: str | None = None
+) -> int:
+    """The env's row (its spec checked by the caller), audited; its id."""
     try:
         with app.db.session() as session:
             env = CodeEnvRow(
@@ -74,7 +86,7 @@ def create_env(
     record(app, actor, "env.create", name, details)
     # Left on disk by an env deleted before resources were set aside: never inherited.
     set_aside(app, EnvLayout.of(app.settings.envs_dir, name))
-    return Created(name, enqueue_build(app, actor, env.id, name))
+    return env.id
 
 
 def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> EnvSpec:
@@ -82,6 +94,9 @@ def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> Env
 
     Lines and options sent back as they were shown (credentials masked) keep their stored
     credentials. Returns the saved spec as the caller may see it: masked."""
+    from codenv.services.plans import check_spec
+
+    require_design_node(app, f"change the spec of code env {name!r}")
     with app.db.session() as session:
         env = env_for(session, actor, name, UPDATE)
         old, stored = env.spec, EnvSpec.from_dict(env.spec)
@@ -132,16 +147,24 @@ def _info(app: Codenv, session: Session, actor: Actor, env: CodeEnvRow, base: li
 
 
 def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
+    from codenv.services.interpreters import discovery
+    from codenv.services.plans import spec_context
+
     context = spec_context(app, discovery(app))
     base = base_packages(spec, context.core_version, context.core_line, context.seed_packages)
     return [package.requirement for package in base]
 
 
 def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
+    from codenv.services.installed import live_drift
+    from codenv.services.plans import options_source
+
     with app.db.session() as session:
         env = env_for(session, actor, name)
-        info = _info(app, session, actor, env, _base_names(app, EnvSpec.from_dict(env.spec)))
+        spec = EnvSpec.from_dict(env.spec)
+        info = _info(app, session, actor, env, _base_names(app, spec))
         recorded = _active_record(session, env)
+    info = replace(info, options_source=options_source(app, spec).to_dict())
     if info.active_revision is None or recorded is None:
         return info
     python = EnvLayout.of(app.settings.envs_dir, info.name).python(info.active_revision)
@@ -191,6 +214,7 @@ def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) 
     kernels.uninstall_kernelspec(
         app.settings.kernels_dir, layout.root.name, kernels.jupyter_user_kernels_dir(os.environ)
     )
+    drop_version_kernels(app, layout.root.name)
     if delete_resources:
         shutil.rmtree(layout.root, ignore_errors=True)
     else:

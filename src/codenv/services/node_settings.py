@@ -16,6 +16,7 @@ from typing import Any
 
 from codenv.domain.errors import InvalidInput
 from codenv.domain.install_options import INSTALL_OPTIONS, VENV_OPTIONS, parse_options, to_tokens
+from codenv.domain.nodes import NODE_TYPE_KEY, NodeKind, parse_node_kind, refuse_spec_edit
 from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
@@ -51,6 +52,46 @@ def update_code_envs_settings(app: Codenv, actor: Actor, changes: dict[str, Any]
     require_admin(actor, "change the node's settings")
     _write_config(app, lambda config: config.setdefault("codeEnvsSettings", {}).update(changes))
     record(app, actor, "settings.update", "codeEnvsSettings", changes)
+
+
+def node_kind(app: Codenv) -> NodeKind:
+    """This node's kind (`nodeType`; absent: design). InvalidInput naming `nodeType` and the
+    allowed values when the file names another."""
+    return parse_node_kind(read_config(app).get(NODE_TYPE_KEY))
+
+
+def require_design_node(app: Codenv, action: str) -> None:
+    """Conflict (field `node`) unless envs are designed here: the entry points of the use
+    cases that write a spec call this (importing a bundle does not)."""
+    refuse_spec_edit(node_kind(app), action)
+
+
+def set_node_kind(app: Codenv, actor: Actor, kind: str) -> NodeKind:
+    require_admin(actor, "change the node's settings")
+    checked = parse_node_kind(kind)
+    _write_config(app, lambda config: config.update({NODE_TYPE_KEY: checked.value}))
+    record(app, actor, "settings.update", NODE_TYPE_KEY, {NODE_TYPE_KEY: checked.value})
+    return checked
+
+
+PREVENT_OVERRIDE = "preventOverrideFromImportedEnvs"
+
+
+def prevent_override(app: Codenv) -> bool:
+    """Whether, on an API node, the node's install and venv options replace those that
+    imported envs carry (`codeEnvsSettings.preventOverrideFromImportedEnvs`, default false)."""
+    value = code_envs_settings(app).get(PREVENT_OVERRIDE, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(
+            f"codeEnvsSettings.{PREVENT_OVERRIDE} must be true or false, got {value!r}",
+            field=PREVENT_OVERRIDE,
+        )
+    return value
+
+
+def set_prevent_override(app: Codenv, actor: Actor, prevent: bool) -> bool:
+    update_code_envs_settings(app, actor, {PREVENT_OVERRIDE: prevent})
+    return prevent
 
 
 def requests_allowed(app: Codenv) -> bool:
@@ -137,6 +178,8 @@ def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
     require_admin(actor, "read the node's settings")
     settings = code_envs_settings(app)
     return {
+        "node_kind": node_kind(app).value,
+        "prevent_override_from_imported_envs": prevent_override(app),
         "install_options": [mask_secrets(t) for t in settings.get("pipInstallExtraOptions", [])],
         "venv_options": list(settings.get("virtualenvCreateExtraOptions", [])),
         "default_index": mask_secrets(app.settings.index_url),

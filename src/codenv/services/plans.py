@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 from codenv.domain.install_options import (
     INSTALL_OPTIONS,
@@ -15,6 +16,7 @@ from codenv.domain.install_options import (
     to_tokens,
     with_default_index,
 )
+from codenv.domain.nodes import NodeKind
 from codenv.domain.plan import Plan, editables_needing_pip, make_plan
 from codenv.domain.requirements import LineKind, RequirementLine
 from codenv.domain.spec import (
@@ -29,7 +31,12 @@ from codenv.envdirs.core_wheel import core_package_version, ensure_core_wheel
 from codenv.interpreters import Discovery
 from codenv.services.app import Codenv
 from codenv.services.interpreters import discovery, interpreter_for
-from codenv.services.node_settings import code_envs_settings
+from codenv.services.node_settings import (
+    PREVENT_OVERRIDE,
+    code_envs_settings,
+    node_kind,
+    prevent_override,
+)
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,10 @@ class CheckedSpec:
     base: tuple[BasePackage, ...]
     options: tuple[Option, ...]  # the plan's install options, parsed (once)
     pip_editables: tuple[str, ...]  # editables pip installs (setup.py projects on 3.6)
+    options_source: OptionsSource  # where `options` (and the plan's venv options) came from
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     # Only regular files that validation accepted reach here: O_NOFOLLOW refuses a symlink
     # swapped in meanwhile, O_NONBLOCK a FIFO.
@@ -60,7 +68,7 @@ def _sha256(path: str) -> str:
 def _archive_digests(lines: tuple[RequirementLine, ...]) -> dict[str, str]:
     # A local archive replaced by another with the same name must still trigger a rebuild.
     return {
-        line.path: _sha256(os.path.realpath(line.path))
+        line.path: file_sha256(os.path.realpath(line.path))
         for line in lines
         if line.kind is LineKind.ARCHIVE and line.path is not None
     }
@@ -107,13 +115,20 @@ def check_spec(app: Codenv, spec: EnvSpec, found: Discovery | None = None) -> Ch
     base = base_packages(spec, context.core_version, context.core_line, context.seed_packages)
     digests = _archive_digests(requested)
     if spec.install_core_packages:
-        digests[context.core_wheel] = _sha256(context.core_wheel)
-    install, venv = effective_options(app, spec)
+        digests[context.core_wheel] = file_sha256(context.core_wheel)
+    options = effective_options(app, spec)
     plan = make_plan(
-        spec, interpreter, app.catalog, base, requested, digests, to_tokens(install), venv
+        spec,
+        interpreter,
+        app.catalog,
+        base,
+        requested,
+        digests,
+        to_tokens(options.install),
+        options.venv,
     )
     pip_editables = editables_needing_pip(plan, _has_setup_py)
-    return CheckedSpec(spec, plan, base, install, pip_editables)
+    return CheckedSpec(spec, plan, base, options.install, pip_editables, options.source)
 
 
 def _has_setup_py(path: str) -> bool:
@@ -129,19 +144,71 @@ def global_options(app: Codenv) -> tuple[tuple[str, ...], tuple[str, ...]]:
     )
 
 
-def effective_options(app: Codenv, spec: EnvSpec) -> tuple[tuple[Option, ...], tuple[str, ...]]:
-    """The options a build of `spec` uses: its own, or the node's; with the default index.
+NODE, ENV = "node", "env"
 
-    Install options come back parsed, venv options as tokens."""
+
+@dataclass(frozen=True)
+class OptionsSource:
+    """Where a build's install and venv options come from: NODE (`config/server.json`) or ENV
+    (the spec: written here on a design node, carried by an imported env elsewhere)."""
+
+    install: str
+    venv: str
+    kind: NodeKind
+    # On an API node with preventOverrideFromImportedEnvs: the node's options win.
+    node_wins: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "install": self.install,
+            "venv": self.venv,
+            "node_wins": self.node_wins,
+            "described": describe_options_source(self),
+        }
+
+
+def options_source(app: Codenv, spec: EnvSpec) -> OptionsSource:
+    """Which options a build of `spec` uses; the spec's own ones unless none are set (they are
+    inherited) or an API node's preventOverrideFromImportedEnvs makes the node's win."""
+    kind = node_kind(app)
+    node_wins = kind.node_options_may_win and prevent_override(app)
+
+    def source(own: tuple[str, ...] | None) -> str:
+        return NODE if node_wins or own is None else ENV
+
+    return OptionsSource(source(spec.install_options), source(spec.venv_options), kind, node_wins)
+
+
+def describe_options_source(source: OptionsSource, which: str = "install") -> str:
+    """For the build log and `show`: where the install (or, `which="venv"`, venv) options come
+    from, e.g. "from the node's config/server.json (preventOverrideFromImportedEnvs)"."""
+    if (source.venv if which == "venv" else source.install) == NODE:
+        reason = f" ({PREVENT_OVERRIDE})" if source.node_wins else ""
+        return f"from the node's config/server.json{reason}"
+    return "from the env's spec" if source.kind.designs_envs else "from the imported env"
+
+
+@dataclass(frozen=True)
+class EffectiveOptions:
+    install: tuple[Option, ...]  # parsed, with the default index
+    venv: tuple[str, ...]  # tokens
+    source: OptionsSource
+
+
+def effective_options(app: Codenv, spec: EnvSpec) -> EffectiveOptions:
+    """The options a build of `spec` uses (see `options_source`), with the default index."""
     node_install, node_venv = global_options(app)
+    source = options_source(app, spec)
     install = parse_options(
-        node_install if spec.install_options is None else spec.install_options,
+        node_install if source.install == NODE else spec.install_options or (),
         INSTALL_OPTIONS,
         field="install_options",
     )
     venv = parse_options(
-        node_venv if spec.venv_options is None else spec.venv_options,
+        node_venv if source.venv == NODE else spec.venv_options or (),
         VENV_OPTIONS,
         field="venv_options",
     )
-    return with_default_index(install, app.settings.index_url), to_tokens(venv)
+    return EffectiveOptions(
+        with_default_index(install, app.settings.index_url), to_tokens(venv), source
+    )

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
+import time
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -23,6 +26,8 @@ from codenv.storage.models import BuildRow, BuildSlotRow, CodeEnvRow, utcnow
 logger = logging.getLogger(__name__)
 # A build handed to a detached worker has no holder until that worker starts.
 UNCLAIMED_GRACE = timedelta(minutes=5)
+# Export and import scratch older than this belongs to no running process.
+SCRATCH_AGE = timedelta(days=1)
 DIED = (
     "the process running this build stopped before it finished (killed or crashed); "
     "the active revision is unchanged"
@@ -63,8 +68,30 @@ def _release_dead_slots(app: Codenv) -> None:
                 session.delete(slot)
 
 
+def _sweep_bundle_scratch(app: Codenv, now: float) -> None:
+    """Scratch of exports and imports whose process died: old enough that no live process
+    (of this home, on any host) can still be writing it. An import's staged files go with
+    its build (removed when it ends, or failed above when its process died)."""
+    old = now - SCRATCH_AGE.total_seconds()
+    scratch = [
+        *app.settings.builds_dir.glob("export-*"),
+        *app.settings.builds_dir.glob("download-*"),
+        *app.settings.imports_dir.glob("unpack-*"),
+    ]
+    with app.db.session() as session:
+        for staged in app.settings.imports_dir.glob("[0-9a-f]*"):
+            build = session.get(BuildRow, staged.name)
+            if build is None or BuildStatus(build.status).finished:
+                scratch.append(staged)
+    for path in scratch:
+        with suppress(OSError):
+            if path.lstat().st_mtime < old:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def recover(app: Codenv) -> None:
     _fail_orphans(app)
     _release_dead_slots(app)
+    _sweep_bundle_scratch(app, time.time())
     for env_id in unsettled_envs(app):
         settle_env(app, env_id, functools.partial(logger.warning, "env #%s: %s", env_id))

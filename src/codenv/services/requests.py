@@ -25,7 +25,7 @@ from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry, spec_details
 from codenv.services.envs import Created, check_new_name, create_env
-from codenv.services.node_settings import requests_allowed
+from codenv.services.node_settings import requests_allowed, require_design_node
 from codenv.services.plans import check_spec
 from codenv.storage import queries
 from codenv.storage.models import EnvRequestRow, utcnow
@@ -60,6 +60,7 @@ def submit_request(
     app: Codenv, actor: Actor, name: str, spec: EnvSpec, message: str = ""
 ) -> RequestInfo:
     """Ask the administrators for a new env; refused (nothing stored) unless it would create."""
+    require_design_node(app, "request a code env")
     if not requests_allowed(app):
         raise PermissionDenied(REQUESTS_OFF)
     _check_request(app, name, spec, message)
@@ -133,6 +134,7 @@ def _decide(app: Codenv, actor: Actor, request_id: int, status: str, **fields: s
 def approve_request(app: Codenv, actor: Actor, request_id: int) -> tuple[RequestInfo, Created]:
     """Create the env (validated again: the node may have changed) and queue its build, owned by
     the requester. When creating fails the request stays pending and the error is raised."""
+    require_design_node(app, "approve a code env request")
     require_admin(actor, "approve requests")
     row = _pending(app, request_id)
     created = create_env(app, actor, row.name, EnvSpec.from_dict(row.spec), owner=row.requester)

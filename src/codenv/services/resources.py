@@ -22,6 +22,7 @@ from codenv.services.app import Codenv
 from codenv.services.audit import record
 from codenv.services.builds import enqueue_build
 from codenv.services.envs import save_spec
+from codenv.services.node_settings import require_design_node
 from codenv.services.runtime import env_vars
 
 
@@ -77,6 +78,7 @@ def set_init_script(
     """Save the script and its options (the spec changes; nothing runs until an update).
 
     Lines sent back as they were shown (credentials masked) keep their stored credentials."""
+    require_design_node(app, f"change the init script of code env {name!r}")
     changes = SpecChanges(
         resources_init_script=script,
         run_init_script_on_update=run_on_update,

@@ -1,4 +1,8 @@
-"""Revisions: list them, show what one installed, roll back to one."""
+"""Revisions: list them, show what one installed, roll back to one, remove one.
+
+On automation and API nodes the revisions are versions (imported from bundles): several stay
+usable at once (`NAME@N`) and none is pruned; one that no bundle uses any more is removed by
+name (`remove_revision`)."""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
 from codenv.services.audit import record
 from codenv.services.installed import show_installed
+from codenv.services.runtime import drop_version_kernel, no_such_revision
 from codenv.services.views import RevisionInfo
 from codenv.storage import queries
-from codenv.storage.models import RevisionRow
+from codenv.storage.models import CodeEnvRow, RevisionRow
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +30,16 @@ def list_revisions(app: Codenv, actor: Actor, name: str) -> list[RevisionInfo]:
     with app.db.session() as session:
         env = env_for(session, actor, name)
         return [RevisionInfo.of(row, env.active_revision) for row in reversed(env.revisions)]
+
+
+def show_revision(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
+    """One revision, kept or pruned (its row is history)."""
+    with app.db.session() as session:
+        env = env_for(session, actor, name)
+        row = queries.revision(session, env.id, number)
+        if row is None:
+            raise no_such_revision(env, number)
+        return RevisionInfo.of(row, env.active_revision)
 
 
 def installed_packages(
@@ -56,7 +71,7 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
         env_id, env_name = env.id, env.name
     token = f"rollback-{uuid.uuid4().hex[:22]}"
     if not queries.take_build_slot(app.db, env_id, token, holder_token()):
-        _refuse_busy(app, env_id, env_name)
+        _refuse_busy(app, env_id, env_name, "roll back")
     try:
         with app.db.session() as session:
             env = queries.require_env(session, name)
@@ -72,10 +87,50 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
             queries.release_build_slot(session, token)
 
 
-def _refuse_busy(app: Codenv, env_id: int, name: str) -> None:
+def _removal_target(env: CodeEnvRow, row: RevisionRow | None, number: int) -> RevisionRow:
+    if row is None or row.pruned:
+        raise no_such_revision(env, number)
+    if number == env.active_revision:
+        raise Conflict(
+            f"revision {number} is the active version of {env.name!r}; make another one "
+            f"active first (`codenv rollback {env.name} N`)",
+            field="revision",
+        )
+    return row
+
+
+def remove_revision(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
+    """Remove a kept revision other than the active one: its directory and its kernelspec go,
+    its row stays (history), marked pruned. Held in the build slot, so that no rollback makes
+    it active meanwhile."""
+    with app.db.session() as session:
+        env = env_for(session, actor, name, UPDATE)
+        _removal_target(env, queries.revision(session, env.id, number), number)
+        env_id, env_name = env.id, env.name
+    token = f"remove-{uuid.uuid4().hex[:24]}"
+    if not queries.take_build_slot(app.db, env_id, token, holder_token()):
+        _refuse_busy(app, env_id, env_name, "remove a revision")
+    try:
+        with app.db.session() as session:
+            now = session.get(CodeEnvRow, env_id)
+            if now is None:
+                raise NotFound(f"code env {env_name!r} was deleted", field="name")
+            row = _removal_target(now, queries.revision(session, env_id, number), number)
+            row.pruned = True  # the commit is the removal; the disk follows
+            removed = RevisionInfo.of(row, now.active_revision)
+        EnvLayout.of(app.settings.envs_dir, env_name).remove_revision(number)
+        drop_version_kernel(app, env_name, number)
+        record(app, actor, "env.revision.remove", env_name, {"revision": number})
+        return removed
+    finally:
+        with app.db.session() as session:
+            queries.release_build_slot(session, token)
+
+
+def _refuse_busy(app: Codenv, env_id: int, name: str, action: str) -> None:
     with app.db.session() as session:
         lock = queries.build_slot(session, env_id)
         if lock is not None and not holder_alive(lock.holder):
             session.delete(lock)
-            raise Conflict(f"a build of {name!r} had died and was cleared; roll back again")
-    raise Conflict(f"a build of {name!r} is running; roll back when it ends")
+            raise Conflict(f"a build of {name!r} had died and was cleared; {action} again")
+    raise Conflict(f"a build of {name!r} is running; {action} when it ends")

@@ -79,6 +79,10 @@ class RevisionInfo:
     packages: int
     size_bytes: int
     created_at: str | None
+    # Where an imported revision (a version) came from: {"bundle", "bundle_sha256",
+    # "source_env", "source_revision", "source_node", "exported_at", "imported_at",
+    # "with_wheels", "offline"}; None: built here.
+    origin: dict[str, Any] | None
 
     @classmethod
     def of(cls, row: RevisionRow, active: int | None) -> RevisionInfo:
@@ -92,6 +96,7 @@ class RevisionInfo:
             packages=len(row.installed),
             size_bytes=row.size_bytes,
             created_at=_iso(row.created_at),
+            origin=dict(row.origin) if row.origin is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +143,9 @@ class EnvInfo:
     # `show` only: packages changed by hand in the live env since its revision was built
     # ({"added", "removed", "changed"}); None when not checked or nothing changed.
     drift: dict[str, Any] | None = None
+    # `show` only: where a build takes the install and venv options from (`plans.OptionsSource`:
+    # {"install", "venv": "node" | "env", "node_wins", "described"}).
+    options_source: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -74,6 +74,8 @@ class RevisionRow(Base):
     installed: Mapped[list[Any]]
     # What the install check reported that does not break the env (tags, platform).
     warnings: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    # Where an imported revision came from (bundle file, digest, source revision); None: built here.
+    origin: Mapped[dict[str, Any] | None]
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     pruned: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -90,6 +90,18 @@ def set_requests(form: SubmittedDep) -> Response:
     return _settings_page(form, saved=saved)
 
 
+@router.post("/admin/settings/prevent-override")
+def set_prevent_override(form: SubmittedDep) -> Response:
+    prevent = form.flag("prevent_override")
+    node_settings.set_prevent_override(form.app, form.actor, prevent)
+    saved = (
+        "On an API node, the node's install options now win over imported envs' ones."
+        if prevent
+        else "Imported envs now keep their own install options."
+    )
+    return _settings_page(form, saved=saved)
+
+
 @router.post("/admin/settings/install-options")
 def set_install_options(form: SubmittedDep) -> Response:
     require_admin(form.actor, "change the node's settings")

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from codenv.domain.catalog import PackageSet
-from codenv.domain.errors import CodenvError, InvalidInput
+from codenv.domain.errors import CodenvError, Conflict, InvalidInput, NotFound
 from codenv.domain.pythons import parse_minor
 from codenv.domain.spec import SpecChanges
 from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
-from codenv.http.params import MAX_ID
+from codenv.http.params import MAX_ID, RowId
 from codenv.services import builds, envs, logs, revisions
 from codenv.services.installed import show_installed
 from codenv.services.views import BuildInfo, EnvInfo
@@ -210,6 +210,16 @@ def rollback(name: str, form: SubmittedDep) -> Response:
     if not 1 <= number <= MAX_ID:  # a larger one cannot exist (nor be looked up)
         raise InvalidInput("choose a revision to roll back to", field="revision")
     revisions.rollback(form.app, form.actor, name, number)
+    return see_other(f"/envs/{name}/revisions")
+
+
+@router.post("/envs/{name}/revisions/{number}/remove")
+def remove_revision(name: str, number: RowId, form: SubmittedDep) -> Response:
+    try:
+        revisions.remove_revision(form.app, form.actor, name, number)
+    except (Conflict, NotFound) as error:
+        # Shown on the tab itself: the active one, or one removed meanwhile.
+        return _revisions_page(form, name, None, error)
     return see_other(f"/envs/{name}/revisions")
 
 

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from codenv.domain.errors import CodenvError
 from codenv.http.deps import Viewer
 from codenv.http.errors import ShownError, console_route, in_place
-from codenv.services import boxes, requests
+from codenv.services import boxes, node_settings, requests
 
 # No inline script or style anywhere: everything comes from /static, from this package.
 SECURITY_HEADERS = {
@@ -82,8 +82,9 @@ TEMPLATES = _environment()
 
 
 def viewer_context(viewer: Viewer) -> dict[str, Any]:
-    """What every page shows of its viewer: who, the session's CSRF token for its forms, and
-    (to administrators) the node's warnings and the number of pending requests."""
+    """What every page shows of its viewer: who, the session's CSRF token for its forms, the
+    node's kind, and (to administrators) the node's warnings and the number of pending
+    requests."""
     warnings = []
     if viewer.actor.is_admin and boxes.sandbox_mode(viewer.app) == boxes.OFF:
         warnings.append(UNSANDBOXED)
@@ -93,6 +94,7 @@ def viewer_context(viewer: Viewer) -> dict[str, Any]:
     return {
         "user": viewer.actor,
         "csrf": viewer.csrf,
+        "node_kind": node_settings.node_kind(viewer.app),
         "warnings": warnings,
         "pending_requests": pending,
     }

@@ -30,6 +30,7 @@ from codenv.web import (
     admin_accounts,
     admin_node,
     admin_pages,
+    bundle_pages,
     docs_page,
     env_pages,
     request_pages,
@@ -46,7 +47,15 @@ from codenv.web.render import (
 from codenv.web.request_pages import NOT_INSTALLED, default_python, offered_pythons
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
-for pages in (env_pages, admin_pages, admin_accounts, request_pages, admin_node, docs_page):
+for pages in (
+    env_pages,
+    bundle_pages,
+    admin_pages,
+    admin_accounts,
+    request_pages,
+    admin_node,
+    docs_page,
+):
     router.include_router(pages.router)
 
 
