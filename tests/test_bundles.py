@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Node
+from support.bundles import members, rewritten
 from support.pkgindex import PackageIndex
 
 CI = os.environ.get("CI") == "true"
@@ -69,24 +70,6 @@ def automation(tmp_path: Path, sample_index: PackageIndex) -> Node:
     return _node(tmp_path, sample_index.url, "automation")
 
 
-def _members(bundle: Path) -> dict[str, bytes]:
-    with tarfile.open(bundle) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
-
-
-def _rewrite(bundle: Path, target: Path, change: dict[str, bytes]) -> Path:
-    """A copy of `bundle` with some members' bytes replaced (the manifest untouched unless
-    it is one of them)."""
-    members = _members(bundle)
-    members.update(change)
-    with tarfile.open(target, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return target
-
-
 def _installed(node: Node, env: str, revision: int | None = None) -> list[tuple[str, str]]:
     args = ["installed", env, "--json"] + (["--revision", str(revision)] if revision else [])
     found = json.loads(node.run(*args).stdout)
@@ -110,20 +93,20 @@ def _offline(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_bundle_holds_exact_lock_hashes_and_no_local_path(design: Design) -> None:
-    members = _members(design.with_wheels)
-    manifest = json.loads(members.pop("manifest.json"))
+    found = members(design.with_wheels)
+    manifest = json.loads(found.pop("manifest.json"))
     assert manifest["format"] == 1
-    assert set(manifest["files"]) == set(members)
-    wheels = sorted(name.rsplit("/", 1)[-1] for name in members if "/wheels/" in name)
+    assert set(manifest["files"]) == set(found)
+    wheels = sorted(name.rsplit("/", 1)[-1] for name in found if "/wheels/" in name)
     assert [w.split("-")[0] for w in wheels] == ["alpha", "beta"]
-    lock = members["envs/ml/requirements.lock"].decode()
+    lock = found["envs/ml/requirements.lock"].decode()
     assert "alpha==1.0" in lock and "beta==2.0" in lock and "--hash=sha256:" in lock
     assert "codenv-runtime==" in lock  # by name and version: each node has its own wheel
-    pylock = members["envs/ml/pylock.toml"].decode()
+    pylock = found["envs/ml/pylock.toml"].decode()
     assert f'requires-python = ">={design.python}"' in pylock
     assert 'path = "wheels/alpha-1.0-py3-none-any.whl"' in pylock
     home = str(design.node.home)
-    for name, data in members.items():
+    for name, data in found.items():
         if not name.endswith(".whl"):
             assert home not in data.decode(), f"{name} names a path of the exporting node"
 
@@ -164,9 +147,9 @@ def test_lock_only_import_offline_uses_the_cache_or_names_what_is_missing(
 def test_tampered_bundle_is_refused_and_nothing_created(
     design: Design, automation: Node, tmp_path: Path, member: str
 ) -> None:
-    data = bytearray(_members(design.with_wheels)[member])
+    data = bytearray(members(design.with_wheels)[member])
     data[len(data) // 2] ^= 1
-    tampered = _rewrite(design.with_wheels, tmp_path / "tampered.tar", {member: bytes(data)})
+    tampered = rewritten(design.with_wheels, tmp_path / "tampered.tar", {member: bytes(data)})
     result = automation.run("import", str(tampered), check=False)
     assert result.returncode == 2
     assert member in result.stderr and "does not match" in result.stderr
@@ -177,9 +160,9 @@ def test_tampered_bundle_is_refused_and_nothing_created(
 def test_python_minor_the_node_lacks_is_refused(
     design: Design, automation: Node, tmp_path: Path
 ) -> None:
-    manifest = json.loads(_members(design.with_wheels)["manifest.json"])
+    manifest = json.loads(members(design.with_wheels)["manifest.json"])
     manifest["envs"][0]["python"] = "3.99"
-    odd = _rewrite(
+    odd = rewritten(
         design.with_wheels, tmp_path / "odd.tar", {"manifest.json": json.dumps(manifest).encode()}
     )
     result = automation.run("import", str(odd), check=False)
@@ -192,9 +175,9 @@ def test_python_minor_the_node_lacks_is_refused(
 def test_newer_format_is_refused_with_the_versions_supported(
     design: Design, automation: Node, tmp_path: Path
 ) -> None:
-    manifest = json.loads(_members(design.with_wheels)["manifest.json"])
+    manifest = json.loads(members(design.with_wheels)["manifest.json"])
     manifest["format"] = 2
-    newer = _rewrite(
+    newer = rewritten(
         design.with_wheels, tmp_path / "newer.tar", {"manifest.json": json.dumps(manifest).encode()}
     )
     result = automation.run("import", str(newer), check=False)
@@ -213,11 +196,11 @@ def test_credentials_stay_home(tmp_path: Path, sample_index: PackageIndex) -> No
     node.run("update", "private")
     bundle = tmp_path / "private.tar"
     node.run("export", "private", "-o", str(bundle))
-    members = _members(bundle)
-    assert not any(b"s3cret-t0ken" in data for data in members.values())
-    env = json.loads(members["manifest.json"])["envs"][0]
+    found = members(bundle)
+    assert not any(b"s3cret-t0ken" in data for data in found.values())
+    env = json.loads(found["manifest.json"])["envs"][0]
     assert any(item.startswith("install_options") for item in env["left_out"])
-    assert json.loads(members["envs/private/spec.json"])["install_options"] is None
+    assert json.loads(found["envs/private/spec.json"])["install_options"] is None
 
 
 def test_local_sources_are_refused_naming_the_line(
@@ -265,7 +248,7 @@ def two_envs(tmp_path: Path, sample_index: PackageIndex) -> Iterator[Path]:
 
 
 def test_several_envs_in_one_bundle_and_the_import_modes(two_envs: Path, automation: Node) -> None:
-    names = [env["name"] for env in json.loads(_members(two_envs)["manifest.json"])["envs"]]
+    names = [env["name"] for env in json.loads(members(two_envs)["manifest.json"])["envs"]]
     assert sorted(names) == ["first", "second"]
     missing = automation.run("import", str(two_envs), "--mode", "FAIL_IF_MISSING", check=False)
     assert missing.returncode == 3 and "does not exist" in missing.stderr
@@ -307,7 +290,7 @@ def test_init_script_runs_on_an_api_node_only_when_the_env_asks(
     node.run("update", "scripted")
     bundle = tmp_path / "scripted.tar"
     node.run("export", "scripted", "--with-wheels", "-o", str(bundle))
-    assert _members(bundle)["envs/scripted/init_script.py"].decode() == SCRIPT
+    assert members(bundle)["envs/scripted/init_script.py"].decode() == SCRIPT
     api = _node(tmp_path, sample_index.url, "api")
     api.run("import", str(bundle))
     shown = api.run("run", "scripted", "--", "python", "-c", SHOW_GREETING).stdout.strip()
@@ -368,8 +351,8 @@ def test_resources_travel_without_following_links(
     (resources / "home").symlink_to(node.home)
     bundle = tmp_path / "res.tar"
     node.run("export", "res", "--with-resources", "-o", str(bundle))
-    members = _members(bundle)
-    carried = sorted(name for name in members if "/resources/" in name)
+    found = members(bundle)
+    carried = sorted(name for name in found if "/resources/" in name)
     assert carried == ["envs/res/resources/models/weights.bin"]
     automation = _node(tmp_path, sample_index.url, "automation")
     automation.run("import", str(bundle))

@@ -9,9 +9,7 @@ update right cannot export; an upload over the limit, or a tampered bundle, crea
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from codenv.services import envs, permissions, revisions
 from codenv.services.actor import Actor
 from conftest import Node
 from support.access import PASSWORD, user_in
+from support.bundles import members, rewritten
 from support.pkgindex import PackageIndex
 from support.server import RunningServer, running_server, wait_for_build
 
@@ -78,22 +77,6 @@ def bundle(design: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert int(response.headers["content-length"]) == len(response.content)
     target = tmp_path_factory.mktemp("bundles") / "ml.codenv.tar"
     target.write_bytes(response.content)
-    return target
-
-
-def members(path: Path) -> dict[str, bytes]:
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
-
-
-def rewritten(path: Path, target: Path, change: dict[str, bytes]) -> Path:
-    found = members(path)
-    found.update(change)
-    with tarfile.open(target, "w") as tar:
-        for name, data in found.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     return target
 
 

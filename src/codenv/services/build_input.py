@@ -66,6 +66,18 @@ def init_script_input(layout: EnvLayout, build_id: str, script: str) -> InitScri
     )
 
 
+def build_dirs(app: Codenv, request: BuildRequest, number: int) -> tuple[EnvLayout, BuildDirs]:
+    """The env's layout and the directories a build of revision `number` works in."""
+    layout = EnvLayout.of(app.settings.envs_dir, request.env_name)
+    dirs = BuildDirs(
+        work_dir=app.settings.builds_dir / request.build_id,
+        target=layout.revision(number),
+        resources_dir=layout.resources_dir,
+        staging_dir=layout.staging_dir(request.build_id),
+    )
+    return layout, dirs
+
+
 def prepare_build(app: Codenv, request: BuildRequest) -> Prepared | UpToDate:
     with app.db.session() as session:
         env = session.get(CodeEnvRow, request.env_id)
@@ -79,14 +91,8 @@ def prepare_build(app: Codenv, request: BuildRequest) -> Prepared | UpToDate:
     forced = request.upgrade_all or request.rebuild
     if active is not None and active_hash == checked.plan.hash and not forced:
         return UpToDate(active.number)
-    layout = EnvLayout.of(app.settings.envs_dir, request.env_name)
+    layout, dirs = build_dirs(app, request, number)
     script = init_script_on_update(spec)
-    dirs = BuildDirs(
-        work_dir=app.settings.builds_dir / request.build_id,
-        target=layout.revision(number),
-        resources_dir=layout.resources_dir,
-        staging_dir=layout.staging_dir(request.build_id),
-    )
     job = BuildInput(
         build_id=request.build_id,
         plan=checked.plan,

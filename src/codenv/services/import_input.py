@@ -21,10 +21,14 @@ from codenv.domain.errors import NotFound
 from codenv.domain.install_options import Option
 from codenv.domain.nodes import NodeKind
 from codenv.domain.spec import EnvSpec
-from codenv.envdirs.layout import EnvLayout
 from codenv.services.app import Codenv
-from codenv.services.boxes import BuildDirs, build_boxes
-from codenv.services.build_input import BuildRequest, Prepared, init_script_input
+from codenv.services.boxes import build_boxes
+from codenv.services.build_input import (
+    BuildRequest,
+    Prepared,
+    build_dirs,
+    init_script_input,
+)
 from codenv.services.interpreters import discovery
 from codenv.services.node_settings import node_kind
 from codenv.services.plans import (
@@ -101,14 +105,8 @@ def prepare_import(app: Codenv, request: BuildRequest) -> Prepared:
     checked = check_spec(app, spec, found)
     context = spec_context(app, found)
     lock = local_lock(staged.lock(), context.core_line, file_sha256(context.core_wheel))
-    layout = EnvLayout.of(app.settings.envs_dir, request.env_name)
+    layout, dirs = build_dirs(app, request, number)
     script = init_script_at_import(spec, node_kind(app))
-    dirs = BuildDirs(
-        work_dir=app.settings.builds_dir / request.build_id,
-        target=layout.revision(number),
-        resources_dir=layout.resources_dir,
-        staging_dir=layout.staging_dir(request.build_id),
-    )
     options = _install_options(app, origin, checked.options)
     job = BuildInput(
         build_id=request.build_id,
