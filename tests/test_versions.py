@@ -140,7 +140,8 @@ def test_versions_run_side_by_side_and_go_by_name(bundles: Bundles, tmp_path: Pa
     assert node.run("kernels", "install", "demo@5", check=False).returncode == 3
 
     # A rollback settles again (prune included): nothing imported is pruned.
-    node.run("rollback", "demo", "1")
+    back = node.run("rollback", "demo", "1").stdout
+    assert "codenv run demo@N" in back and "codenv update" not in back  # no update here
     node.run("rollback", "demo", "2")
     assert not any(r["pruned"] for r in json.loads(node.run("revisions", "demo", "--json").stdout))
 

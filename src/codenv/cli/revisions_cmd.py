@@ -83,8 +83,12 @@ def rollback(
     restored = backend.rollback(name, number)
     message = f"{name}: revision {restored['number']} is active"
     if not cli.json and backend.show(name)["spec_differs"]:
-        # Rollback changes only the active revision: the saved spec stays as it was.
-        message += "; the saved spec differs from it (`codenv update` builds the saved spec)"
+        # Rollback changes only the active revision: the saved spec stays as it was. Off
+        # design nodes, specs are not built here: the other versions simply stay.
+        if backend.node()["designs_envs"]:
+            message += "; the saved spec differs from it (`codenv update` builds the saved spec)"
+        else:
+            message += f"; the other versions stay usable (`codenv run {name}@N`)"
     cli.emit(restored, message)
 
 

@@ -126,18 +126,19 @@ def _origin(unpacked: Unpacked, env: BundledEnv, file: Path, offline: bool) -> d
     }
 
 
-def _stage(app: Codenv, source: Path, origin: dict[str, Any]) -> str:
-    """Move the env's files where its import build finds them; the build's id."""
+def _stage(app: Codenv, source: Path, origin: dict[str, Any], digests: dict[str, str]) -> str:
+    """Move the env's files where its import build finds them; the build's id. `digests`:
+    the manifest's, by path in the env's directory (`wheels/NAME.whl`)."""
     build_id = uuid.uuid4().hex
     staged = app.settings.imports_dir / build_id
     staged.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(source, staged)
-    _keep_wheels(staged / bundles.WHEELS, app.settings.bundle_wheels_dir)
+    _keep_wheels(staged / bundles.WHEELS, app.settings.bundle_wheels_dir, digests)
     (staged / ORIGIN).write_text(json.dumps(origin), "utf-8")
     return build_id
 
 
-def _keep_wheels(wheels: Path, shared: Path) -> None:
+def _keep_wheels(wheels: Path, shared: Path, digests: dict[str, str]) -> None:
     """Move verified wheels into the node's one folder of bundled wheels. A wheel of the
     same name and bytes is there already: nothing to do (uv knows it); of other bytes (a
     wheel rebuilt under the same name): the newer replaces it, the lock's hashes decide."""
@@ -146,7 +147,8 @@ def _keep_wheels(wheels: Path, shared: Path) -> None:
         return
     for wheel in wheels.iterdir():
         target = shared / wheel.name
-        if target.exists() and file_sha256(str(target)) == file_sha256(str(wheel)):
+        digest = digests[f"{bundles.WHEELS}/{wheel.name}"]
+        if target.exists() and file_sha256(str(target)) == digest:
             wheel.unlink()
         else:
             os.replace(wheel, target)
@@ -199,7 +201,13 @@ def _start(
         _copy_resources(app, source, plan.env)
     with app.db.session() as session:
         env_id = queries.require_env(session, plan.env).id
-    build_id = _stage(app, source, origin)
+    prefix = env.path("")
+    digests = {
+        path.removeprefix(prefix): digest
+        for path, digest in unpacked.manifest.files.items()
+        if path.startswith(prefix)
+    }
+    build_id = _stage(app, source, origin, digests)
     plan.build_id = enqueue_build(
         app, actor, env_id, plan.env, kind=BuildKind.IMPORT, build_id=build_id
     )
