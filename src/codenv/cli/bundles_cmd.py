@@ -9,7 +9,6 @@ import typer
 
 from codenv.cli.context import JsonOption, state
 from codenv.cli.progress import wait_for_build
-from codenv.domain.bundles import bundle_file_name
 from codenv.domain.errors import BuildFailed, InvalidInput
 
 IMPORT_MODES = ("INSTALL_IF_MISSING", "FAIL_IF_MISSING", "DO_NOTHING")
@@ -41,6 +40,8 @@ def export(
 ) -> None:
     """Write code envs into one bundle file: spec, exact lock (and pylock.toml), installed
     list, init script; wheels and resources on request. No credentials, no local paths."""
+    from codenv.domain.bundles import bundle_file_name
+
     cli = state(json_output)
     if bool(names) == all_envs:
         raise InvalidInput("name the code envs to export, or give --all", field="name")
