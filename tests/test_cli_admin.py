@@ -139,7 +139,7 @@ def test_settings_in_both_modes(both: Both, tmp_path: Path) -> None:
     assert settings["sandbox"] == "off"
 
     assert both.remote.run("settings", "set-sandbox", "required").stdout == "sandbox: required\n"
-    assert both.same("settings", "show").startswith("sandbox: required\ninstall_options: ")
+    assert both.same("settings", "show").startswith("sandbox: required\nnode_kind: design\n")
     for command in (
         ("settings", "set-local-source-roots", "relative/dir"),
         ("settings", "set-trusted-proxies", "not-an-address"),
