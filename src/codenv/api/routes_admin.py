@@ -133,8 +133,7 @@ def list_sets(call: Caller) -> list[dict[str, Any]]:
 
 
 def _settings(call: Caller) -> dict[str, Any]:
-    shown = node_settings.show_settings(call.app, call.actor)
-    return {**shown, "sandbox": boxes.sandbox_mode(call.app)}
+    return node_settings.show_settings(call.app, call.actor)
 
 
 @router.get("/settings", tags=["node"])

@@ -181,11 +181,9 @@ class LocalBackend(Backend):
         resources.remove_file(self.app, self.actor, name, path)
 
     def settings(self) -> dict[str, Any]:
-        from codenv.services import boxes, node_settings
+        from codenv.services import node_settings
 
-        # As the API shows them: the sandbox mode lives in boxes, which builds on node_settings.
-        shown = node_settings.show_settings(self.app, self.actor)
-        return {**shown, "sandbox": boxes.sandbox_mode(self.app)}
+        return node_settings.show_settings(self.app, self.actor)
 
     def set_install_options(self, tokens: list[str]) -> list[str]:
         from codenv.services import node_settings

@@ -20,7 +20,13 @@ from codenv.domain.plan import Plan
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.audit import record
-from codenv.services.node_settings import code_envs_settings, update_code_envs_settings
+from codenv.services.node_settings import (
+    OFF,
+    REQUIRED,
+    code_envs_settings,
+    sandbox_mode,
+    update_code_envs_settings,
+)
 from codenv.services.plans import local_source_roots
 
 if TYPE_CHECKING:
@@ -29,7 +35,6 @@ if TYPE_CHECKING:
     from codenv.builds.executor import BuildBoxes
     from codenv.sandbox import SandboxLimits, SandboxPolicy
 
-REQUIRED, OFF = "required", "off"
 SETTING = "codeEnvsSettings.sandbox"
 _LIMIT_KEYS = {
     "memoryBytes": "memory_bytes",
@@ -37,10 +42,6 @@ _LIMIT_KEYS = {
     "fileSizeBytes": "file_size_bytes",
     "cpuSeconds": "cpu_seconds",
 }
-
-
-def sandbox_mode(app: Codenv) -> str:
-    return OFF if code_envs_settings(app).get("sandbox") == OFF else REQUIRED
 
 
 def sandbox_available() -> str | None:

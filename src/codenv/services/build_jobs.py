@@ -24,7 +24,7 @@ from codenv.jobs.liveness import holder_alive, holder_token
 from codenv.sandbox import SandboxPolicy
 from codenv.services.activation import settle_env
 from codenv.services.app import Codenv
-from codenv.services.boxes import OFF, BuildDirs, require_sandbox, sandbox_mode, script_box
+from codenv.services.boxes import BuildDirs, require_sandbox, script_box
 from codenv.services.build_input import (
     BuildRequest,
     Prepared,
@@ -34,6 +34,7 @@ from codenv.services.build_input import (
 )
 from codenv.services.builds import log_path
 from codenv.services.import_input import prepare_import
+from codenv.services.node_settings import OFF, sandbox_mode
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 

@@ -183,7 +183,7 @@ def _add_index_files(
     options = parse_options(plan.install_options)
     dirs = BuildDirs(work_dir=scratch, target=scratch, resources_dir=scratch, staging_dir=scratch)
     boxes = build_boxes(app, plan, options, (), dirs)
-    log, timeout = _ExportLog(), app.settings.build_timeout_seconds
+    log, timeout = _NoLog(), app.settings.build_timeout_seconds
     if env.with_wheels:
         # First: when the index is away, this is what says which packages are missing.
         trusted = Run(log, timeout, options=options)
@@ -218,12 +218,11 @@ def _portable_pylock(pylock: Path, minor: str, bundled: set[str]) -> bytes:
     return mask_secrets(_WHEEL_URL.sub(local, "\n".join(lines) + "\n")).encode()
 
 
-class _ExportLog:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+class _NoLog:
+    """An export has no build log: a failing step's error lines reach its error message."""
 
     def write(self, text: str) -> None:
-        self.lines.append(text)
+        pass
 
 
 def export_bundle(app: Codenv, actor: Actor, request: ExportRequest, out: Path) -> ExportResult:

@@ -23,6 +23,7 @@ from codenv.domain.bundles import BundledEnv, ImportMode
 from codenv.domain.errors import InvalidInput, NotFound
 from codenv.domain.locks import lock_key, parse_lock
 from codenv.domain.names import validate_env_name
+from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import UPDATE, Actor, env_for, require_create
 from codenv.services.app import Codenv
@@ -165,8 +166,8 @@ def _copy_resources(app: Codenv, source: Path, name: str) -> None:
 
 def _plan_env(
     app: Codenv, actor: Actor, unpacked: Unpacked, env: BundledEnv, name: str, mode: ImportMode
-) -> EnvImport:
-    """What to do with one env (nothing is written yet); its spec checked on this node."""
+) -> tuple[EnvImport, EnvSpec]:
+    """What to do with one env (nothing is written yet), and its spec, checked on this node."""
     spec = bundles.bundled_spec(unpacked.text(env, bundles.SPEC), env.path(bundles.SPEC))
     check_spec(app, spec)
     lock = unpacked.text(env, bundles.LOCK).decode("utf-8", "replace")
@@ -174,16 +175,16 @@ def _plan_env(
     exists, version = _held_by(app, actor, name, lock)
     if version is not None:
         message = f"version {version} of {name} already holds this bundle's lock"
-        return EnvImport(name, HELD, message, version=version)
+        return EnvImport(name, HELD, message, version=version), spec
     if not exists and mode is ImportMode.FAIL_IF_MISSING:
         message = f"code env {name!r} does not exist on this node (FAIL_IF_MISSING)"
         raise NotFound(message, field="name")
     if mode is ImportMode.DO_NOTHING:
         what = "a new version" if exists else "a new code env"
-        return EnvImport(name, SKIPPED, f"would add {what} (DO_NOTHING)")
+        return EnvImport(name, SKIPPED, f"would add {what} (DO_NOTHING)"), spec
     if not exists:
         require_create(actor)
-    return EnvImport(name, QUEUED, "", created=not exists)
+    return EnvImport(name, QUEUED, "", created=not exists), spec
 
 
 def _start(
@@ -192,10 +193,10 @@ def _start(
     unpacked: Unpacked,
     env: BundledEnv,
     plan: EnvImport,
+    spec: EnvSpec,
     origin: dict[str, Any],
 ) -> None:
     source = unpacked.env_dir(env.name)
-    spec = bundles.bundled_spec(unpacked.text(env, bundles.SPEC), env.path(bundles.SPEC))
     if plan.created:
         add_env(app, actor, plan.env, spec)
         _copy_resources(app, source, plan.env)
@@ -225,15 +226,15 @@ def import_bundle(app: Codenv, actor: Actor, file: Path, request: ImportRequest)
         _check_pythons(app, manifest.envs)
         names = _target_names(unpacked, request)
         plans = [
-            (env, _plan_env(app, actor, unpacked, env, names[env.name], request.mode))
+            (env, *_plan_env(app, actor, unpacked, env, names[env.name], request.mode))
             for env in manifest.envs
         ]
-        if any(plan.action == QUEUED for _, plan in plans):
+        if any(plan.action == QUEUED for _, plan, _ in plans):
             require_sandbox(app)
-        for env, plan in plans:
+        for env, plan, spec in plans:
             if plan.action == QUEUED:
                 origin = _origin(unpacked, env, file, request.offline)
-                _start(app, actor, unpacked, env, plan, origin)
+                _start(app, actor, unpacked, env, plan, spec, origin)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return ImportReport(file.name, [plan for _, plan in plans])
+    return ImportReport(file.name, [plan for _, plan, _ in plans])

@@ -10,8 +10,7 @@ from typing import Any
 from codenv import __version__
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
-from codenv.services.boxes import sandbox_mode
-from codenv.services.node_settings import node_kind, prevent_override
+from codenv.services.node_settings import node_kind, prevent_override, sandbox_mode
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from codenv.services.audit import record
 from codenv.settings import read_config_file
 
 _WRITE_LOCK = threading.Lock()
+# `codeEnvsSettings.sandbox`: builds run in boxes unless an administrator turned them off.
+REQUIRED, OFF = "required", "off"
 
 
 def read_config(app: Codenv) -> dict[str, Any]:
@@ -52,6 +54,10 @@ def update_code_envs_settings(app: Codenv, actor: Actor, changes: dict[str, Any]
     require_admin(actor, "change the node's settings")
     _write_config(app, lambda config: config.setdefault("codeEnvsSettings", {}).update(changes))
     record(app, actor, "settings.update", "codeEnvsSettings", changes)
+
+
+def sandbox_mode(app: Codenv) -> str:
+    return OFF if code_envs_settings(app).get("sandbox") == OFF else REQUIRED
 
 
 def node_kind(app: Codenv) -> NodeKind:
@@ -178,6 +184,7 @@ def show_settings(app: Codenv, actor: Actor) -> dict[str, Any]:
     require_admin(actor, "read the node's settings")
     settings = code_envs_settings(app)
     return {
+        "sandbox": sandbox_mode(app),
         "node_kind": node_kind(app).value,
         "prevent_override_from_imported_envs": prevent_override(app),
         "install_options": [mask_secrets(t) for t in settings.get("pipInstallExtraOptions", [])],

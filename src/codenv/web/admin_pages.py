@@ -68,7 +68,7 @@ def _settings_page(viewer: Viewer, failed: CodenvError | None = None, **context:
         "admin_settings.html",
         failed,
         settings=shown,
-        sandbox=boxes.sandbox_mode(viewer.app),
+        sandbox=node_settings.sandbox_mode(viewer.app),
         **admin_context(viewer, "settings", **values),
     )
 
@@ -143,7 +143,7 @@ def set_sandbox(form: SubmittedDep) -> Response:
         return _settings_page(form, error, field="mode")
     saved = (
         "The sandbox is off: builds now run unsandboxed."
-        if mode == boxes.OFF
+        if mode == node_settings.OFF
         else "Builds run in the sandbox again."
     )
     return _settings_page(form, saved=saved)

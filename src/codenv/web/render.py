@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from codenv.domain.errors import CodenvError
 from codenv.http.deps import Viewer
 from codenv.http.errors import ShownError, console_route, in_place
-from codenv.services import boxes, node_settings, requests
+from codenv.services import node_settings, requests
 
 # No inline script or style anywhere: everything comes from /static, from this package.
 SECURITY_HEADERS = {
@@ -86,7 +86,7 @@ def viewer_context(viewer: Viewer) -> dict[str, Any]:
     node's kind, and (to administrators) the node's warnings and the number of pending
     requests."""
     warnings = []
-    if viewer.actor.is_admin and boxes.sandbox_mode(viewer.app) == boxes.OFF:
+    if viewer.actor.is_admin and node_settings.sandbox_mode(viewer.app) == node_settings.OFF:
         warnings.append(UNSANDBOXED)
     pending = 0
     if viewer.actor.is_admin:
