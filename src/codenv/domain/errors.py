@@ -120,3 +120,12 @@ class TooManyAttempts(CodenvError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RegistryError(CodenvError):
+    """A container registry refused or failed an operation (credentials, a missing base
+    image, an upload). The registry's own words are kept, secrets masked."""
+
+    code = "registry_error"
+    status = 502
+    exit_code = 1
