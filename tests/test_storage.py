@@ -50,6 +50,8 @@ TABLES = {
     "env_grants",
     "env_requests",
     "audit_log",
+    "container_configs",
+    "images",
 }
 SUBPROCESS_TIMEOUT = 60
 

@@ -89,6 +89,12 @@ class Installer(Protocol):
 
     def install(self, run: Run, lock: Path, python: Path) -> None: ...
 
+    def install_at(
+        self, run: Run, interpreter: str, venv_options: Sequence[str], lock: Path, env_path: Path
+    ) -> None:
+        """A venv made and the lock installed at `env_path` inside the run's box (an env at
+        its path in a container image)."""
+
     def check(self, run: Run, python: Path) -> tuple[str, ...]:
         """Fail (BuildFailed) when the env is broken; the warnings of what is not."""
 

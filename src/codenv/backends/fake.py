@@ -17,6 +17,7 @@ from pathlib import Path
 
 from codenv import core_package
 from codenv.backends.base import InstalledPackage, Run
+from codenv.domain.errors import BuildFailed
 from codenv.domain.plan import Plan
 
 STAGES = (
@@ -96,6 +97,13 @@ class FakeInstaller:
         site = target / "lib" / version / "site-packages"
         site.mkdir(parents=True, exist_ok=True)
         (site / "codenv-core.pth").write_text(str(Path(core_package.__file__).parent) + "\n")
+
+    def install_at(
+        self, run: Run, interpreter: str, venv_options: Sequence[str], lock: Path, env_path: Path
+    ) -> None:
+        # Installing at a path inside a box needs the sandbox and a real installer.
+        self._stage("install_at", run)
+        raise BuildFailed("the fake installer cannot install an env for an image")
 
     def install_editables(self, run: Run, paths: Sequence[str], python: Path) -> None:
         self._stage("install_editables", run)

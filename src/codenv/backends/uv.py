@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -234,6 +234,30 @@ class UvInstaller:
             return
         run.log.write("some packages are not in the shared cache yet: installing from the index")
         self._run("installing", args, run)
+
+    def install_at(
+        self, run: Run, interpreter: str, venv_options: Sequence[str], lock: Path, env_path: Path
+    ) -> None:
+        """A venv made and installed at `env_path` as the run's box shows it: an env at its
+        path in a container image (shebangs and pyvenv.cfg name that path). Everything runs in
+        the box; the shared cache is read through its overlay, so files are copied. Bytecode
+        is compiled with SOURCE_DATE_EPOCH set: checked-hash pycs, the same bytes at every
+        build (reproducible images), valid whatever the files' times."""
+        create = [self.uv, "venv", str(env_path), "--python", interpreter, "--no-project"]
+        run_logged("creating the image's venv", [*create, *venv_options], run, self.environ)
+        python = str(env_path / "bin" / "python")
+        args = ["pip", "sync", str(lock), "--python", python, "--link-mode", "copy"]
+        args.append("--compile-bytecode")
+        epoch = {"SOURCE_DATE_EPOCH": "0"}
+        held: list[str] = []
+        try:
+            self._run("installing", args, replace(run, log=_Held(held)), offline=True,
+                      extra_env=epoch)  # fmt: skip
+        except BuildFailed:
+            run.log.write("some packages are not in the shared cache: installing from the index")
+            self._run("installing", args, run, extra_env=epoch)
+        else:
+            _replay(held, run)
 
     def install_editables(self, run: Run, paths: list[str] | tuple[str, ...], python: Path) -> None:
         args = ["pip", "install", "--python", str(python)]

@@ -31,6 +31,13 @@ class InitScript:
     env_vars_file: Path  # the file in force
     staged_env_vars: Path  # where this run writes, until its build is committed
     current_vars: Mapping[str, str] = field(default_factory=dict)
+    # Where the box shows `resources_dir`, when not at the same path: an image's resources
+    # dir, at its path in the image (the env vars the script sets name that path).
+    box_resources_dir: Path | None = None
+
+    @property
+    def seen_resources_dir(self) -> Path:
+        return self.box_resources_dir or self.resources_dir
 
 
 def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) -> Path:
@@ -51,7 +58,7 @@ def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) 
     source.write_text(script.text, "utf-8")
     env = clean_environ(dict(script.current_vars))
     env.update(
-        CODENV_RESOURCES_DIR=str(script.resources_dir),
+        CODENV_RESOURCES_DIR=str(script.seen_resources_dir),
         CODENV_ENV_VARS_FILE=str(staged),
         VIRTUAL_ENV=str(python.parent.parent),
         PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
@@ -63,9 +70,9 @@ def run_init_script(script: InitScript, python: Path, work_dir: Path, run: Run) 
             [str(python), str(source)],
             run,
             env,
-            cwd=script.resources_dir,
+            cwd=script.seen_resources_dir,
         )
-        check_env_vars_file(staged, script.resources_dir)
+        check_env_vars_file(staged, script.seen_resources_dir)
     except BaseException:
         shutil.rmtree(staged.parent, ignore_errors=True)
         raise

@@ -14,7 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from codenv.domain.errors import CodenvError
 
@@ -111,6 +113,16 @@ EnvRef = Annotated[
         help="The code env, or NAME@N for its revision N.", show_default=False, metavar="NAME"
     ),
 ]
+
+
+class ListByDefault(TyperGroup):
+    """A group whose `list` command is implied before anything that is none of its commands:
+    `codenv revisions NAME` lists, `codenv revisions remove NAME N` removes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
 
 
 def plural(count: int, noun: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,9 @@ from codenv.cli.context import CliState, EnvName, JsonOption, Yes, print_json, s
 from codenv.cli.progress import wait_for_build
 from codenv.cli.render import envs_table, print_env
 from codenv.domain.errors import InvalidInput, InvalidSpec
+
+if TYPE_CHECKING:
+    from codenv.cli.backend import Backend
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the build id and return.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show the whole build log.")]
@@ -163,6 +166,19 @@ def save(
             show_default=False,
         ),
     ] = None,
+    containers: Annotated[
+        str | None,
+        typer.Option(
+            "--containers", help="Container images for: none, all, or C1,C2 (`codenv containers`)."
+        ),
+    ] = None,
+    container_resources: Annotated[
+        str | None,
+        typer.Option(
+            "--container-resources",
+            help="The images' resources dir: init (run the init script), copy, or none.",
+        ),
+    ] = None,
     update: Annotated[bool, typer.Option("--update", help="Save and update.")] = False,
     upgrade_all: UpgradeAll = False,
     rebuild: Rebuild = False,
@@ -191,7 +207,13 @@ def save(
         venv_options=tuple(tokens or ()) if venv_options else None,
         inherit_venv_options=inherit_venv,
     )
-    spec = cli.backend("detached" if no_wait else "threads").save(name, changes)
+    backend = cli.backend("detached" if no_wait else "threads")
+    if containers is not None or container_resources is not None:
+        _save_containers(backend, name, containers, container_resources)
+        if changes == SpecChanges() and not update:
+            cli.emit(backend.images(name), f"{name}: containers saved (`codenv images {name}`)")
+            return
+    spec = backend.save(name, changes)
     if requirements is not None:
         # -r replaces the list, which a user who meant to add to it would not notice otherwise.
         cli.err.print(
@@ -204,6 +226,17 @@ def save(
         _update(cli, name, upgrade_all, rebuild, no_wait, verbose)
     else:
         cli.emit(spec, f"{name}: spec saved (run `codenv update {name}` to build it)")
+
+
+def _save_containers(
+    backend: Backend, name: str, containers: str | None, resources: str | None
+) -> None:
+    """Either option alone keeps the other as the env has it."""
+    if containers is None or resources is None:
+        current = backend.images(name)
+        containers = current["containers"] if containers is None else containers
+        resources = current["resources"] if resources is None else resources
+    backend.set_containers(name, containers, resources)
 
 
 def _checked_additions(values: Sequence[str]) -> tuple[str, ...]:

@@ -133,6 +133,39 @@ class LocalBackend(Backend):
 
         return resources.get_init_script(self.app, self.actor, name).to_dict()
 
+    def containers(self) -> list[dict[str, Any]]:
+        from codenv.services import containers
+
+        return [c.to_dict() for c in containers.list_container_configs(self.app, self.actor)]
+
+    def add_container(self, config: dict[str, Any]) -> dict[str, Any]:
+        from codenv.services import containers
+
+        new = containers.NewContainerConfig(**config)
+        return containers.add_container_config(self.app, self.actor, new).to_dict()
+
+    def remove_container(self, name: str) -> None:
+        from codenv.services import containers
+
+        containers.remove_container_config(self.app, self.actor, name)
+
+    def set_containers(self, name: str, containers: str, resources: str) -> dict[str, Any]:
+        from codenv.domain.containers import ContainerSelection
+        from codenv.services import images
+
+        selection = ContainerSelection.parse(containers, resources)
+        return images.set_containers(self.app, self.actor, name, selection).to_dict()
+
+    def images(self, name: str) -> dict[str, Any]:
+        from codenv.services import images
+
+        return images.env_images(self.app, self.actor, name).to_dict()
+
+    def build_images(self, name: str, config: str | None) -> list[str]:
+        from codenv.services import images
+
+        return images.build_images(self.app, self.actor, name, config)
+
     def set_script(
         self, name: str, script: str | None, on_update: bool | None, on_api_node: bool | None
     ) -> dict[str, Any]:

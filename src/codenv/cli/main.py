@@ -39,6 +39,8 @@ COMMANDS = {
     "run-build": "revisions_cmd",
     "export": "bundles_cmd",
     "import": "bundles_cmd",
+    "images": "containers_cmd",
+    "containers": "containers_cmd",
     "run": "runtime_cmd",
     "path": "runtime_cmd",
     "serve": "serve_cmd",

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from codenv.cli.backend import Backend
+from codenv.cli.remote_containers import RemoteContainers
 from codenv.domain.errors import CodenvError, InvalidInput, TooManyAttempts, Unavailable
 from codenv.domain.secrets import mask_secrets
 
@@ -101,7 +102,7 @@ def _changes_body(changes: SpecChanges) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in body.items()}
 
 
-class RemoteBackend(Backend):
+class RemoteBackend(RemoteContainers, Backend):
     remote = True
 
     def __init__(self, url: str, token: str) -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
-from typer.core import TyperGroup
 
-from codenv.cli.context import EnvName, EnvRef, JsonOption, print_json, state
+from codenv.cli.context import EnvName, EnvRef, JsonOption, ListByDefault, print_json, state
 from codenv.cli.progress import follow_log as follow
 from codenv.cli.progress import outcome
 from codenv.cli.render import builds_table, installed_view, revisions_table
@@ -32,18 +30,8 @@ def installed(
     cli.emit(found, lambda: installed_view(found))
 
 
-class _ListByDefault(TyperGroup):
-    """`codenv revisions NAME` lists (`list` is implied before anything that is no command of
-    the group); `codenv revisions remove NAME N` removes."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["list", *args]
-        return super().parse_args(ctx, args)
-
-
 revisions_app = typer.Typer(
-    cls=_ListByDefault,
+    cls=ListByDefault,
     no_args_is_help=True,
     help="The env's revisions (versions, on automation nodes): `codenv revisions NAME` lists "
     "them; `codenv revisions remove NAME N` removes one.",

@@ -48,6 +48,7 @@ class BuildKind(StrEnum):
     UPDATE = "update"  # a new revision (Save and update, create, upgrade, rebuild)
     INIT = "init"  # the resources init script, run now in the active revision
     IMPORT = "import"  # a new revision (a version) that installs a bundle's exact lock
+    IMAGE = "image"  # a container image of a revision, for one container config
 
 
 class ResolutionPolicy(StrEnum):

@@ -8,7 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from codenv import __version__
-from codenv.api import routes_admin, routes_bundles, routes_envs, routes_resources
+from codenv.api import (
+    routes_admin,
+    routes_bundles,
+    routes_containers,
+    routes_envs,
+    routes_resources,
+)
 from codenv.api.errors import ERROR_RESPONSES
 from codenv.http.errors import install_error_handlers
 from codenv.http.limits import BodyLimit
@@ -49,7 +55,7 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings, page=error_page)
     # Added last, so outermost: every request is logged, refused ones too.
     app.add_middleware(RequestLog)
-    for module in (routes_envs, routes_resources, routes_bundles, routes_admin):
+    for module in (routes_envs, routes_resources, routes_bundles, routes_containers, routes_admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(console_router)
     return app

@@ -126,6 +126,8 @@ def _policy_mounts(policy: SandboxPolicy) -> list[str]:
     args: list[str] = []
     for path, kind in mounts:
         args += _mount(kind, str(path))
+    for source, inside in policy.relocated:
+        args += ["--bind", str(source), str(inside)]
     return args
 
 

@@ -74,6 +74,9 @@ class SandboxPolicy:
     environment: variables added to BASE_ENVIRONMENT (and overriding it).
     allowed_hosts: in `indexes` mode, the (host, port) pairs the box may reach, exactly
     (`network.allowed_hosts_for(urls)` derives them from index URLs).
+    relocated: (host directory, path inside) pairs bound read-write at another path: the
+    one exception to "same path inside", for an env installed at its path in a container
+    image (its shebangs and pyvenv.cfg must name that path).
     """
 
     read_only: tuple[Path, ...] = ()
@@ -85,9 +88,11 @@ class SandboxPolicy:
     network: NetworkMode = NetworkMode.NONE
     limits: SandboxLimits = SandboxLimits()
     allowed_hosts: tuple[HostPort, ...] = ()
+    relocated: tuple[tuple[Path, Path], ...] = ()
 
     def __post_init__(self) -> None:
-        for path in (*self.read_only, *self.writable, *self.hidden, *self.tmp_overlay):
+        inside = (path for pair in self.relocated for path in pair)
+        for path in (*self.read_only, *self.writable, *self.hidden, *self.tmp_overlay, *inside):
             if not path.is_absolute():
                 raise ValueError(f"sandbox paths must be absolute, got {str(path)!r}")
         if self.allowed_hosts and self.network is not NetworkMode.INDEXES:

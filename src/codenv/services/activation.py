@@ -21,6 +21,7 @@ from codenv.domain.builds import BuildStatus
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import STAGING_PREFIX, EnvLayout
 from codenv.services.app import Codenv
+from codenv.services.images import delete_stale_images
 from codenv.services.runtime import refresh_kernel, refresh_version_kernels
 from codenv.services.views import as_utc
 from codenv.storage.models import BuildRow, CodeEnvRow
@@ -91,6 +92,11 @@ def settle_env(app: Codenv, env_id: int, warn: Warn) -> None:
         _step(warn, "putting the env vars in force", lambda: _settle_env_vars(app, layout)),
         _step(warn, "refreshing the Jupyter kernelspec", lambda: refresh_kernel(app, name, spec)),
         _step(warn, "pruning old revisions", lambda: prune_revisions(app, env_id)),
+        _step(
+            warn,
+            "deleting the images of pruned revisions",
+            lambda: delete_stale_images(app, warn, env_id),
+        ),
         _step(
             warn,
             "refreshing the versions' Jupyter kernelspecs",

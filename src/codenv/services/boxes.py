@@ -181,3 +181,39 @@ def script_box(
         allowed_hosts=_reachable(app, options),
         limits=_limits(app),
     )
+
+
+def image_box(
+    app: Codenv,
+    interpreter: str,
+    options: tuple[Option, ...],
+    inputs: Path,
+    relocated: tuple[tuple[Path, Path], ...],
+) -> SandboxPolicy:
+    """The box of an image build: the env (and its resources dir) bound at their paths in the
+    image, the build's inputs, the interpreter, the installer and the shared cache (a
+    throw-away overlay). Image builds need it whatever the sandbox mode: only a box can show
+    a directory at the image's path."""
+    from codenv.sandbox import NetworkMode, SandboxPolicy, interpreter_prefix
+
+    reason = sandbox_available()
+    if reason is not None:
+        raise Unavailable(
+            f"image builds install the env at its path in the image inside a sandbox, and {reason}",
+            field="sandbox",
+        )
+    return SandboxPolicy(
+        read_only=(
+            interpreter_prefix(interpreter),
+            *app.tools.installer.box_read_only,
+            app.settings.wheels_dir,
+            *map(Path, local_source_roots(app)),
+            *_find_links_dirs(options),
+        ),
+        writable=(inputs,),
+        relocated=relocated,
+        tmp_overlay=(app.settings.uv_cache_dir,),
+        network=NetworkMode.INDEXES,
+        allowed_hosts=_reachable(app, options),
+        limits=_limits(app),
+    )

@@ -37,6 +37,7 @@ class BuildRequest:
     kind: BuildKind
     upgrade_all: bool
     rebuild: bool
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,9 @@ def _claim(app: Codenv, build_id: str) -> BuildRequest | None:
             return None
         row.holder = holder_token()
         kind = BuildKind(row.kind)
-        return BuildRequest(row.id, row.env_id, row.env_name, kind, row.upgrade_all, row.rebuild)
+        return BuildRequest(
+            row.id, row.env_id, row.env_name, kind, row.upgrade_all, row.rebuild, row.requested_by
+        )
 
 
 def _update_build(app: Codenv, build_id: str, **values: object) -> None:
@@ -124,6 +126,7 @@ def run_build(app: Codenv, build_id: str) -> None:
     if build is None:
         return
     log = BuildLog(log_path(app, build_id))
+    built: int | None = None  # a new revision, whose images are queued once the slot is free
     with CancelWatch(app, build_id) as cancelled:
         try:
             _wait_for_build_slot(app, build, log, cancelled)
@@ -131,8 +134,10 @@ def run_build(app: Codenv, build_id: str) -> None:
             run = Run(log, app.settings.build_timeout_seconds, cancelled)
             if build.kind is BuildKind.INIT:
                 _run_init(app, build, log, run)
+            elif build.kind is BuildKind.IMAGE:
+                _build_image(app, build, log, run)
             else:
-                _build_revision(app, build, log, run)
+                built = _build_revision(app, build, log, run)
         except BuildCancelled as error:
             _end(app, build, log, BuildStatus.CANCELLED, error.message)
         except CodenvError as error:
@@ -144,6 +149,8 @@ def run_build(app: Codenv, build_id: str) -> None:
             with app.db.session() as session:
                 queries.release_build_slot(session, build_id)
             shutil.rmtree(app.settings.imports_dir / build_id, ignore_errors=True)
+            if built is not None:
+                _queue_images(app, build, built, log)
             log.close()
 
 
@@ -181,7 +188,8 @@ def _reporter(app: Codenv, build_id: str, log: BuildLog) -> Callable[[str, str],
     return report
 
 
-def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
+def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> int | None:
+    """The new revision's number (None: already up to date)."""
     log.step("planning", f"code env {build.env_name}")
     prepared = (
         prepare_import(app, build) if build.kind is BuildKind.IMPORT else prepare_build(app, build)
@@ -191,7 +199,7 @@ def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -
         log.step("done", message)
         _move(app, build.build_id, BuildStatus.SUCCEEDED, step="done",
               revision=prepared.number, finished_at=utcnow())  # fmt: skip
-        return
+        return None
     job = prepared.job
     log.write(f"Python {job.plan.python_version}, revision {job.number}")
     for line in job.plan.requirement_lines:
@@ -209,6 +217,34 @@ def _build_revision(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -
     )
     _commit_revision(app, build, prepared, outcome)
     settle_env(app, build.env_id, log.write)
+    return job.number
+
+
+def _queue_images(app: Codenv, build: BuildRequest, number: int, log: BuildLog) -> None:
+    """The new revision's images, for the configs the env is built for: builds of their own,
+    so that an image that fails never fails (nor delays) the revision."""
+    from codenv.services.images import queue_images
+
+    try:
+        ids = queue_images(app, build.env_id, number, build.requested_by or "codenv")
+    except CodenvError as error:
+        log.write(f"warning: the image builds could not be queued: {error.message}")
+        return
+    if ids:
+        log.write(f"image builds queued: {', '.join(ids)} (`codenv images {build.env_name}`)")
+
+
+def _build_image(app: Codenv, build: BuildRequest, log: BuildLog, run: Run) -> None:
+    from codenv.services.image_build import run_image
+
+    report = _reporter(app, build.build_id, log)
+
+    def checked(stage: str, detail: str) -> None:
+        if run.cancelled.is_set():
+            raise BuildCancelled("the image build was cancelled")
+        report(stage, detail)
+
+    run_image(app, build.build_id, run, checked)
 
 
 def _commit_revision(

@@ -219,7 +219,19 @@ def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) 
         shutil.rmtree(layout.root, ignore_errors=True)
     else:
         _remove_if_empty(layout)
+    _delete_images(app, actor, env.name)
     return kept
+
+
+def _delete_images(app: Codenv, actor: Actor, name: str) -> None:
+    """The deleted env's images go from their registries; what a registry refused stays
+    marked and is tried again (start-up, the next settle), and is audited."""
+    from codenv.services.images import delete_stale_images
+
+    failures: list[str] = []
+    deleted = delete_stale_images(app, failures.append)
+    if deleted or failures:
+        record(app, actor, "env.images.delete", name, {"deleted": deleted, "failed": failures})
 
 
 def _remove_if_empty(layout: EnvLayout) -> None:

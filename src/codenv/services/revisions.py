@@ -17,6 +17,7 @@ from codenv.services.activation import settle_env
 from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
 from codenv.services.audit import record
+from codenv.services.images import delete_stale_images
 from codenv.services.installed import show_installed
 from codenv.services.runtime import drop_version_kernel, no_such_revision
 from codenv.services.views import RevisionInfo
@@ -121,6 +122,7 @@ def remove_revision(app: Codenv, actor: Actor, name: str, number: int) -> Revisi
         EnvLayout.of(app.settings.envs_dir, env_name).remove_revision(number)
         drop_version_kernel(app, env_name, number)
         record(app, actor, "env.revision.remove", env_name, {"revision": number})
+        delete_stale_images(app, logger.warning, env_id)
         return removed
     finally:
         with app.db.session() as session:

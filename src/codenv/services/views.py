@@ -38,6 +38,7 @@ class BuildInfo:
     started_at: str | None
     finished_at: str | None
     duration_seconds: float | None
+    kind: str = "update"  # update | init | import | image
 
     @classmethod
     def of(cls, row: BuildRow) -> BuildInfo:
@@ -58,6 +59,7 @@ class BuildInfo:
             started_at=_iso(row.started_at),
             finished_at=_iso(row.finished_at),
             duration_seconds=duration,
+            kind=row.kind,
         )
 
     @property

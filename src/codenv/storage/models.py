@@ -1,5 +1,6 @@
 """SQLAlchemy 2 models: code envs, revisions, builds, build slots, configured interpreters;
-users, groups, API tokens, browser sessions, env grants, code env requests and the audit log."""
+users, groups, API tokens, browser sessions, env grants, code env requests, the audit log;
+container configs and images."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ class CodeEnvRow(Base):
     # False from the commit that changes the active revision until the disk agrees with it
     # (link, env vars, kernelspec, pruning): start-up reconciliation settles what is left.
     settled: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
+    # Containerized execution: {"mode": none|all|selected, "configs": [...], "resources": ...}.
+    containers: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -278,3 +281,51 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(String(256), default="")
     details: Mapped[dict[str, Any]]
     source: Mapped[str] = mapped_column(String(128), default="")
+
+
+class ContainerConfigRow(Base):
+    """A container config: a base image, the registry images are pushed to, the env's path
+    in the image. The registry password is a secret: used, never shown."""
+
+    __tablename__ = "container_configs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    base: Mapped[str] = mapped_column(String(512))
+    registry_host: Mapped[str] = mapped_column(String(256))
+    repository: Mapped[str] = mapped_column(String(256), default="")
+    insecure: Mapped[bool] = mapped_column(default=False)
+    env: Mapped[list[Any]] = mapped_column(default=list)
+    env_path: Mapped[str] = mapped_column(String(256))
+    username: Mapped[str] = mapped_column(String(256), default="")
+    password: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImageRow(Base):
+    """The image of one revision of an env for one container config. Its build is a build of
+    kind `image`; once pushed it has a digest. `deleting`: to be deleted from the registry
+    (its revision was pruned or its env deleted), kept until the registry agreed."""
+
+    __tablename__ = "images"
+    __table_args__ = (Index("ix_images_env_revision", "env_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    env_id: Mapped[int | None] = mapped_column(ForeignKey("code_envs.id", ondelete="SET NULL"))
+    env_name: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int]
+    config: Mapped[str] = mapped_column(String(64))
+    registry_host: Mapped[str] = mapped_column(String(256))
+    repository: Mapped[str] = mapped_column(String(512))
+    tag: Mapped[str] = mapped_column(String(128))
+    build_id: Mapped[str] = mapped_column(String(32), index=True)
+    digest: Mapped[str | None] = mapped_column(String(80))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    pushed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The digests of its layers: where to mount a layer from when another env pushes it.
+    layer_digests: Mapped[list[Any]] = mapped_column(default=list)
+    deleting: Mapped[bool] = mapped_column(default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -24,6 +24,7 @@ from codenv.storage.models import (
 )
 
 ACTIVE_STATUSES = ("queued", "running")
+IMAGE_KIND = "image"
 
 
 def env_by_name(session: Session, name: str) -> CodeEnvRow | None:
@@ -61,8 +62,14 @@ def builds_of(session: Session, env_id: int, limit: int | None = 50) -> Sequence
 
 
 def last_build(session: Session, env_id: int) -> BuildRow | None:
-    found = builds_of(session, env_id, limit=1)
-    return found[0] if found else None
+    """The env's last build of its revisions (an image build has its own status: `images`)."""
+    query = (
+        select(BuildRow)
+        .where(BuildRow.env_id == env_id, BuildRow.kind != IMAGE_KIND)
+        .order_by(BuildRow.created_at.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
 
 
 def unfinished_builds(session: Session) -> Sequence[BuildRow]:
