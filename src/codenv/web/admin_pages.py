@@ -34,6 +34,7 @@ ADMIN_TABS = (
     ("tokens", "API tokens", "/admin/tokens"),
     ("requests", "Requests", "/admin/requests"),
     ("kept", "Kept resources", "/admin/kept-resources"),
+    ("containers", "Containers", "/admin/containers"),
     ("audit", "Audit log", "/admin/audit"),
 )
 MASKED_MARK = "***@"

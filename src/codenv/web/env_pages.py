@@ -28,6 +28,7 @@ TABS = (
     ("general", "General", ""),
     ("packages", "Packages to install", "/packages"),
     ("installed", "Actually installed packages", "/installed"),
+    ("containers", "Containerized execution", "/containers"),
     ("resources", "Resources", "/resources"),
     ("permissions", "Permissions", "/permissions"),
     ("revisions", "Revisions & logs", "/revisions"),

@@ -31,6 +31,7 @@ from codenv.web import (
     admin_node,
     admin_pages,
     bundle_pages,
+    container_pages,
     docs_page,
     env_pages,
     request_pages,
@@ -54,6 +55,7 @@ for pages in (
     admin_accounts,
     request_pages,
     admin_node,
+    container_pages,
     docs_page,
 ):
     router.include_router(pages.router)
