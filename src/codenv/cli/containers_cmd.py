@@ -104,7 +104,8 @@ def build(
     json_output: bool = JsonOption,
 ) -> None:
     """Build the active revision's images again (a failed one, or for a config added since).
-    Returns at once: follow them with `codenv images NAME` or `codenv logs NAME --build ID`."""
+    With a server (--url) it returns at once; locally it returns when the builds end. Follow
+    them with `codenv images NAME` or `codenv logs NAME --build ID`."""
     cli = state(json_output)
     ids = cli.backend().build_images(name, config)
     cli.emit(

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from codenv.domain.containers import ContainerConfig, ImageRef, parse_image_ref
+from codenv.domain.containers import DOCKER_HUB, ContainerConfig, ImageRef, parse_image_ref
 from codenv.domain.errors import NotFound, RegistryError
 from codenv.images.layers import Descriptor, Layer, blob_path
 from codenv.images.oci import (
@@ -36,6 +36,7 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_LAYER_BYTES = 16 * 1024**3
 REGISTRY_TIMEOUT = 120.0
 DELETE_TIMEOUT = 15.0
+DOCKER_HUB_API = "registry-1.docker.io"
 
 
 def endpoint(config: ContainerConfig) -> RegistryEndpoint:
@@ -73,6 +74,9 @@ def _base_endpoint(config: ContainerConfig, ref: ImageRef) -> RegistryEndpoint:
     """The base's registry: the config's own credentials when it is the same registry."""
     if ref.registry == config.registry:
         return endpoint(config)
+    if ref.registry == DOCKER_HUB:
+        # Docker Hub's API is served by this host, not by the name references use.
+        return RegistryEndpoint(DOCKER_HUB_API)
     return RegistryEndpoint(ref.registry, config.insecure and ref.registry.startswith("127."))
 
 

@@ -69,9 +69,10 @@ def _release_dead_slots(app: Codenv) -> None:
 
 
 def _sweep_bundle_scratch(app: Codenv, now: float) -> None:
-    """Scratch of exports and imports whose process died: old enough that no live process
-    (of this home, on any host) can still be writing it. An import's staged files go with
-    its build (removed when it ends, or failed above when its process died)."""
+    """Scratch of exports, imports and builds (an image build's env and layers) whose process
+    died: old enough that no live process (of this home, on any host) can still be writing
+    it. An import's staged files go with its build (removed when it ends, or failed above
+    when its process died)."""
     old = now - SCRATCH_AGE.total_seconds()
     scratch = [
         *app.settings.builds_dir.glob("export-*"),
@@ -79,7 +80,8 @@ def _sweep_bundle_scratch(app: Codenv, now: float) -> None:
         *app.settings.imports_dir.glob("unpack-*"),
     ]
     with app.db.session() as session:
-        for staged in app.settings.imports_dir.glob("[0-9a-f]*"):
+        work_dirs = (p for p in app.settings.builds_dir.glob("[0-9a-f]*") if p.is_dir())
+        for staged in (*app.settings.imports_dir.glob("[0-9a-f]*"), *work_dirs):
             build = session.get(BuildRow, staged.name)
             if build is None or BuildStatus(build.status).finished:
                 scratch.append(staged)
