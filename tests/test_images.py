@@ -218,3 +218,40 @@ def test_registry_credentials_never_appear(tmp_path: Path, setup: Setup) -> None
             PASSWORD
             not in (setup.node.home / "builds").joinpath(f"{image['build_id']}.log").read_text()
         )
+
+
+def test_copy_mode_puts_this_nodes_resources_in_the_image(setup: Setup) -> None:
+    node = setup.node
+    requirements = setup.root / "copied.txt"
+    requirements.write_text("small\n")
+    node.run("create", "copied", "--python", setup.python, "-r", str(requirements))
+    weights = setup.root / "weights.bin"
+    weights.write_text("node weights")
+    node.run("resources", "put", "copied", str(weights), "models/weights.bin")
+    node.run("save", "copied", "--containers", "k8s", "--container-resources", "copy")
+    node.run("update", "copied", "--rebuild")
+    image = _pushed(_images(node, "copied"))
+    code = (
+        "import os; print(open(os.environ['CODENV_RESOURCES_DIR'] + '/models/weights.bin').read())"
+    )
+    with Podman(setup.root / "podman-copy") as podman:
+        ref = f"{image['repository']}:{image['tag']}"
+        podman.pull(ref)
+        ran = podman.run(ref, ["python", "-c", code])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "node weights"
+
+
+def test_images_of_pruned_revisions_are_deleted_from_the_registry(setup: Setup) -> None:
+    node = Node(setup.node.home, setup.node.index_url, {"CODENV_RETENTION": "1"})
+    first = _pushed(_create(setup, "pruned", "small\n"))
+    repository = str(first["repository"]).split("/", 1)[1]
+    for _ in range(2):
+        node.run("update", "pruned", "--rebuild")
+    with RegistryClient(setup.registry.endpoint()) as client:
+        tags = client.tags(repository)
+    # Retention 1: the active revision and one before it stay; the first one's image went.
+    assert first["tag"] not in tags
+    assert len(tags) == 2
+    held = {i["revision"] for i in _images(node, "pruned")["images"]}  # type: ignore[union-attr]
+    assert int(first["revision"]) not in held  # type: ignore[call-overload]
