@@ -21,6 +21,7 @@ from support.base_image import require_base_image
 from support.pkgindex import PackageIndex
 from support.podman import Podman, require_podman
 from support.registry import RunningRegistry, running_registry
+from support.samples import SAMPLE_SET, write_node_sets
 
 pytestmark = pytest.mark.xdist_group("images")
 
@@ -65,8 +66,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "bigpkg/data.py": f"DATA = '{secrets.token_hex(1_500_000)}'\n",
         }
         index.add_wheel("bigpkg", "1.0", modules=big)
+        # Larger, in the first env only: by size alone its layer would come first there.
+        text = secrets.token_hex(2_500_000)
+        huge = {"hugepkg/__init__.py": "", "hugepkg/data.py": f"DATA = '{text}'\n"}
+        index.add_wheel("hugepkg", "1.0", modules=huge)
         index.add_wheel("small", "1.0")
         node = Node(root / "home", index.url)
+        # The node's package sets ask for bigpkg: envs share it, so images lay it out first.
+        write_node_sets(node.home, [{**SAMPLE_SET, "variants": {"cpu": ["bigpkg"]}}])
         found = json.loads(node.run("pythons", "--json").stdout)["interpreters"]
         python = sorted(
             {i["version"].rsplit(".", 1)[0] for i in found if "pyenv" in i["path"]},
@@ -104,7 +111,7 @@ def first(setup: Setup) -> dict[str, object]:
     script = setup.root / "init.py"
     script.write_text(INIT_SCRIPT)
     requirements = setup.root / "Ml-One.txt"
-    requirements.write_text("tool\nbigpkg\n")
+    requirements.write_text("tool\nbigpkg\nhugepkg\n")
     node = setup.node
     node.run("create", "Ml-One", "--python", setup.python, "-r", str(requirements))
     node.run("resources", "script", "Ml-One", "--set", str(script), "--no-run-on-update")
@@ -153,7 +160,7 @@ def test_rebuilding_an_image_gives_the_same_digest(setup: Setup, first: dict[str
 def test_a_second_env_sharing_a_large_package_grows_the_registry_little(
     setup: Setup, first: dict[str, object]
 ) -> None:
-    _pushed(first)
+    first_image = _pushed(first)
     before = setup.registry.storage_bytes()
     second = _pushed(_create(setup, "two", "bigpkg\nsmall\n"))
     grown = setup.registry.storage_bytes() - before
@@ -161,6 +168,13 @@ def test_a_second_env_sharing_a_large_package_grows_the_registry_little(
     # is the head layer, the config and the manifest.
     assert grown < 600_000, grown
     assert int(second["size_bytes"]) > 20_000_000  # type: ignore[call-overload]
+    # On a node too: the first image lays bigpkg out before the larger hugepkg (the node's
+    # sets share bigpkg), so the second image's layers up to bigpkg's are the first's.
+    with Podman(setup.root / "podman-node") as podman:
+        podman.pull(f"{first_image['repository']}:{first_image['tag']}")
+        pulled = podman.storage_bytes()
+        podman.pull(f"{second['repository']}:{second['tag']}")
+        assert podman.storage_bytes() - pulled < 1_500_000
 
 
 def test_a_failing_image_build_leaves_the_revision_working(setup: Setup) -> None:
@@ -255,3 +269,20 @@ def test_images_of_pruned_revisions_are_deleted_from_the_registry(setup: Setup) 
     assert len(tags) == 2
     held = {i["revision"] for i in _images(node, "pruned")["images"]}  # type: ignore[union-attr]
     assert int(first["revision"]) not in held  # type: ignore[call-overload]
+
+
+def test_two_nodes_build_the_same_image_of_the_same_env(setup: Setup) -> None:
+    other = Node(setup.root / "home2", setup.node.index_url)
+    other.run(
+        "containers", "add", "k8s", "--base", f"oci:{setup.layout}:base",
+        "--registry", f"{setup.registry.host}/node2", "--insecure", "--env", "GREETING=hi",
+    )  # fmt: skip
+    digests = []
+    for node in (setup.node, other):
+        requirements = setup.root / "twin.txt"
+        requirements.write_text("small\n")
+        node.run("create", "twin", "--python", setup.python, "-r", str(requirements))
+        node.run("save", "twin", "--containers", "k8s")
+        node.run("update", "twin", "--rebuild")
+        digests.append(_pushed(_images(node, "twin"))["digest"])
+    assert digests[0] == digests[1]

@@ -102,3 +102,25 @@ def load_catalog(node_text: str | None = None, *, source: str = "catalog") -> Ca
     own = parse_catalog(node_text, source=source)
     ids = {package_set.id for package_set in own.sets}
     return Catalog(tuple(s for s in shipped.sets if s.id not in ids) + own.sets)
+
+
+def sharing_rank(catalog: Catalog) -> dict[str, int]:
+    """How many package-set variants ask for each distribution (normalized name): the
+    distributions most envs of a node share. An image lays their layers out first, in this
+    order, so that images of different envs begin with the same layers (container runtimes
+    reuse a layer only under the same layers below it)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    counts: dict[str, int] = {}
+    for package_set in catalog.sets:
+        for lines in package_set.variants.values():
+            names = set()
+            for line in lines:
+                try:
+                    names.add(canonicalize_name(Requirement(line).name))
+                except InvalidRequirement:
+                    continue
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+    return counts

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -104,6 +104,7 @@ def _stale_pyc(found: _Found) -> bool:
 
 @dataclass(frozen=True)
 class _Package:
+    name: str  # normalized
     label: str
     tops: tuple[Path, ...]
     found: tuple[_Found, ...]
@@ -116,6 +117,7 @@ def venv_layers(
     *,
     min_bytes: int = 1024 * 1024,
     max_package_layers: int = 48,
+    shared: Mapping[str, int] | None = None,
 ) -> list[LayerSpec]:
     """The layers of a built venv that is to appear at `image_path` in the image.
 
@@ -125,6 +127,10 @@ def venv_layers(
     pyvenv.cfg, single-module distributions, .pth files, small distributions, directories two
     distributions share (namespace packages) and anything no RECORD names.
     Timestamp-based .pyc files are left out (see `_stale_pyc`); hash-based ones are kept.
+    `shared` ranks distributions by how many envs share them (normalized name → count): the
+    package layers are ordered by it first, then by size, so that two images begin with the
+    same layers as far as their envs share distributions (a runtime reuses a layer only
+    under the same layers below it).
     """
     if not image_path.is_absolute():
         raise InvalidInput(f"not an absolute image path: {image_path}", field="image_path")
@@ -133,6 +139,8 @@ def venv_layers(
     packages = sorted(_packages(venv), key=lambda package: (-package.size, package.label))
     chosen = [package for package in packages if package.size >= min_bytes]
     chosen = chosen[: max(max_package_layers, 0)]
+    rank = shared or {}
+    chosen.sort(key=lambda package: (-rank.get(package.name, 0), -package.size, package.label))
     taken = frozenset(top for package in chosen for top in package.tops)
     layers = [_spec(package.label, package.found, venv, image_path, False) for package in chosen]
     rest = (item for item in _walk(venv, taken.__contains__) if not _stale_pyc(item))
@@ -158,7 +166,8 @@ def _packages(venv: Path) -> list[_Package]:
         size = sum(item.status.st_size for item in found if stat.S_ISREG(item.status.st_mode))
         name, _, version = dist_info_name.removesuffix(".dist-info").rpartition("-")
         label = f"codenv: {name} {version} ({_megabytes(size)})"
-        packages.append(_Package(label, tuple(sorted(tops)), found, size))
+        normalized = re.sub(r"[-_.]+", "-", name).lower()
+        packages.append(_Package(normalized, label, tuple(sorted(tops)), found, size))
     return packages
 
 

@@ -128,6 +128,8 @@ def _policy_mounts(policy: SandboxPolicy) -> list[str]:
         args += _mount(kind, str(path))
     for source, inside in policy.relocated:
         args += ["--bind", str(source), str(inside)]
+    for source, inside in policy.relocated_read_only:
+        args += ["--ro-bind", str(source), str(inside)]
     return args
 
 

@@ -77,6 +77,8 @@ class SandboxPolicy:
     relocated: (host directory, path inside) pairs bound read-write at another path: the
     one exception to "same path inside", for an env installed at its path in a container
     image (its shebangs and pyvenv.cfg must name that path).
+    relocated_read_only: the same, read-only (the node's wheels at a path every node shares,
+    so that what an install records of their location is the same everywhere).
     """
 
     read_only: tuple[Path, ...] = ()
@@ -89,9 +91,11 @@ class SandboxPolicy:
     limits: SandboxLimits = SandboxLimits()
     allowed_hosts: tuple[HostPort, ...] = ()
     relocated: tuple[tuple[Path, Path], ...] = ()
+    relocated_read_only: tuple[tuple[Path, Path], ...] = ()
 
     def __post_init__(self) -> None:
-        inside = (path for pair in self.relocated for path in pair)
+        pairs = (*self.relocated, *self.relocated_read_only)
+        inside = (path for pair in pairs for path in pair)
         for path in (*self.read_only, *self.writable, *self.hidden, *self.tmp_overlay, *inside):
             if not path.is_absolute():
                 raise ValueError(f"sandbox paths must be absolute, got {str(path)!r}")

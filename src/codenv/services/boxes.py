@@ -189,11 +189,13 @@ def image_box(
     options: tuple[Option, ...],
     inputs: Path,
     relocated: tuple[tuple[Path, Path], ...],
+    wheels_at: Path,
 ) -> SandboxPolicy:
     """The box of an image build: the env (and its resources dir) bound at their paths in the
     image, the build's inputs, the interpreter, the installer and the shared cache (a
     throw-away overlay). Image builds need it whatever the sandbox mode: only a box can show
-    a directory at the image's path."""
+    a directory at the image's path. The node's wheels (the core package) are shown at
+    `wheels_at`, the same path on every node."""
     from codenv.sandbox import NetworkMode, SandboxPolicy, interpreter_prefix
 
     reason = sandbox_available()
@@ -206,12 +208,12 @@ def image_box(
         read_only=(
             interpreter_prefix(interpreter),
             *app.tools.installer.box_read_only,
-            app.settings.wheels_dir,
             *map(Path, local_source_roots(app)),
             *_find_links_dirs(options),
         ),
         writable=(inputs,),
         relocated=relocated,
+        relocated_read_only=((app.settings.wheels_dir, wheels_at),),
         tmp_overlay=(app.settings.uv_cache_dir,),
         network=NetworkMode.INDEXES,
         allowed_hosts=_reachable(app, options),

@@ -94,12 +94,20 @@ def _load(app: Codenv, build_id: str) -> ImageJob:
         )
 
 
-def _image_lock(lock: str) -> str:
-    """The revision's lock as an image installs it: a local source installed editable in the
-    env is installed as a regular package in the image (its sources stay on this node)."""
+# Where an image build's box shows the node's wheels (the core package): a path every node
+# shares, so that the install records the same `direct_url.json` on every node.
+BOX_WHEELS = Path("/codenv-wheels")
+
+
+def _image_lock(lock: str, wheels_dir: Path) -> str:
+    """The revision's lock as an image installs it: the node's wheels at BOX_WHEELS; a local
+    source installed editable in the env installed as a regular package in the image (its
+    sources stay on this node); no comments (`# via` names the build's scratch file)."""
+    text = lock.replace(f"{wheels_dir.as_uri()}/", f"{BOX_WHEELS.as_uri()}/")
     return "".join(
         f"{line.removeprefix('-e ').strip()}\n" if line.startswith("-e ") else f"{line}\n"
-        for line in lock.splitlines()
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#")
     )
 
 
@@ -138,15 +146,28 @@ def _install(app: Codenv, job: ImageJob, scratch: Scratch, run: Run) -> Run:
         options,
         scratch.inputs,
         ((scratch.env, Path(config.env_path)), (scratch.resources, Path(config.resources_path))),
+        BOX_WHEELS,
     )
     boxed = Run(run.log, run.timeout, run.cancelled, options, box)
     lock = scratch.inputs / "lock.txt"
-    lock.write_text(_image_lock(job.lock), "utf-8")
+    lock.write_text(_image_lock(job.lock, app.settings.wheels_dir), "utf-8")
     venv_options = tuple(job.plan.get("venv_options", ()))
     app.tools.installer.install_at(
         boxed, job.plan["interpreter"], venv_options, lock, Path(config.env_path)
     )
+    _drop_install_stamps(scratch.env)
     return boxed
+
+
+def _drop_install_stamps(env: Path) -> None:
+    """uv's record of when it installed from a local file (a time, different at every
+    build), and its line in RECORD: the same revision then gives the same image anywhere."""
+    for stamp in env.glob("lib/python*/site-packages/*.dist-info/uv_cache.json"):
+        stamp.unlink()
+        record = stamp.with_name("RECORD")
+        listed = f"{stamp.parent.name}/{stamp.name},"
+        lines = record.read_text("utf-8").splitlines(keepends=True)
+        record.write_text("".join(x for x in lines if not x.startswith(listed)), "utf-8")
 
 
 def _resources(app: Codenv, job: ImageJob, scratch: Scratch, boxed: Run) -> dict[str, str]:
@@ -173,12 +194,14 @@ def _resources(app: Codenv, job: ImageJob, scratch: Scratch, boxed: Run) -> dict
     return {}
 
 
-def _layer_specs(job: ImageJob, scratch: Scratch) -> list[LayerSpec]:
+def _layer_specs(app: Codenv, job: ImageJob, scratch: Scratch) -> list[LayerSpec]:
+    from codenv.domain.catalog import sharing_rank
     from codenv.sandbox import interpreter_prefix
 
     config = job.config
     specs = [interpreter_layer(interpreter_prefix(job.plan["interpreter"]))]
-    *packages, head = venv_layers(scratch.env, PurePosixPath(config.env_path))
+    shared = sharing_rank(app.catalog)
+    *packages, head = venv_layers(scratch.env, PurePosixPath(config.env_path), shared=shared)
     specs += packages
     if job.resources is not ContainerResources.NONE and any(scratch.resources.iterdir()):
         specs.append(tree_layer(scratch.resources, PurePosixPath(config.resources_path),
@@ -193,13 +216,15 @@ def _image_env(job: ImageJob, base_env: list[str], resources_env: dict[str, str]
             **resources_env}  # fmt: skip
 
 
-def _labels(job: ImageJob) -> dict[str, str]:
+def _labels(job: ImageJob, wheels_dir: Path) -> dict[str, str]:
+    # The lock as the image installs it: the node's own paths are not in it.
+    lock = _image_lock(job.lock, wheels_dir)
     return {
         "io.codenv.env": job.env_name,
         "io.codenv.revision": str(job.revision),
         "io.codenv.config": job.config.name,
         "io.codenv.python": str(job.plan.get("python_version", "")),
-        "io.codenv.lock-sha256": hashlib.sha256(job.lock.encode("utf-8")).hexdigest(),
+        "io.codenv.lock-sha256": hashlib.sha256(lock.encode("utf-8")).hexdigest(),
     }
 
 
@@ -231,13 +256,13 @@ def run_image(app: Codenv, build_id: str, run: Run, report: StageReporter) -> No
         boxed = _install(app, job, scratch, run)
         resources_env = _resources(app, job, scratch, boxed)
         report("layers", "writing the image's layers")
-        layers = _write_layers(_layer_specs(job, scratch), scratch, log)
+        layers = _write_layers(_layer_specs(app, job, scratch), scratch, log)
         base_env = list(base.image.config.get("config", {}).get("Env", []) or [])
         config_blob = image_config(
             base.image.config,
             diff_ids=[layer.diff_id for layer in layers],
             env=_image_env(job, base_env, resources_env),
-            labels=_labels(job),
+            labels=_labels(job, app.settings.wheels_dir),
             history=[layer.created_by for layer in layers],
         )
         config_descriptor = write_blob(config_blob, scratch.blobs, OCI_CONFIG)
