@@ -11,7 +11,26 @@ from codenv.domain.requirements import LineKind, parse_requested, requirement_na
 # --- names -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "Z", "0", "my-env", "ML-2024", "a-", "a" * 64, "A1-b2-C3"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "Z",
+        "0",
+        "my-env",
+        "ML-2024",
+        "a-",
+        "a" * 64,
+        "A1-b2-C3",
+        # `_` as the seed system allows it: its API's own example, a leading one, only one.
+        "my_code_env_name",
+        "my_env",
+        "_x",
+        "_",
+        "a_-_b",
+        "_" * 64,
+    ],
+)
 def test_valid_names_are_returned_unchanged(name: str) -> None:
     assert validate_env_name(name) == name
 
@@ -21,7 +40,7 @@ def test_valid_names_are_returned_unchanged(name: str) -> None:
     [
         "",
         "a" * 65,
-        "my_env",
+        "_" * 65,
         "my env",
         "envé",
         "环境",
@@ -32,6 +51,9 @@ def test_valid_names_are_returned_unchanged(name: str) -> None:
         "-",
         "-x",
         "--help",
+        "-_x",
+        "my_env@2",
+        "my_env.v1",
     ],
 )
 def test_invalid_names_are_refused_with_the_rule(name: str) -> None:
@@ -41,7 +63,7 @@ def test_invalid_names_are_refused_with_the_rule(name: str) -> None:
     assert error.field == "name"
     assert repr(name) in error.message
     assert "1 to 64" in error.message
-    assert "hyphens" in error.message
+    assert "digits, underscores and hyphens, not starting with a hyphen" in error.message
     # A name is no spec: the generic input error, not `invalid_spec`.
     assert error.to_dict() == {"code": "invalid_request", "message": error.message, "field": "name"}
 
@@ -60,6 +82,9 @@ def test_invalid_name_reports_the_field_it_was_given() -> None:
         ("env1", "ENV1", True),
         ("env-1", "env1", False),
         ("env-a", "env-b", False),
+        ("My_Env", "my_env", True),
+        ("my_env", "my-env", False),
+        ("_x", "x", False),
     ],
 )
 def test_name_key_compares_case_insensitively(left: str, right: str, same: bool) -> None:

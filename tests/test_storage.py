@@ -52,6 +52,7 @@ TABLES = {
     "audit_log",
     "container_configs",
     "images",
+    "dss_futures",
 }
 SUBPROCESS_TIMEOUT = 60
 

@@ -99,7 +99,7 @@ def test_name_check_uses_the_api_rules(server: RunningServer) -> None:
     assert bad == {
         "ok": False,
         "message": "invalid code env name 'no spaces': use 1 to 64 characters among A-Z, "
-        "a-z, digits and hyphens, not starting with a hyphen",
+        "a-z, digits, underscores and hyphens, not starting with a hyphen",
     }
     taken = client.get("/new-env/check", params={"name": "SHARED"}).json()
     assert not taken["ok"] and "already exists" in taken["message"]

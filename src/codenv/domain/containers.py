@@ -215,8 +215,9 @@ def parse_resources(text: str) -> ContainerResources:
 
 def repository_name(env_name: str) -> str:
     """The image repository name of an env: the name itself when it is already a valid
-    lowercase repository component; else its lowercase slug, '.' and 8 hex digits of the
-    name's SHA-256. Env names hold no '.', so the two forms never meet."""
+    lowercase repository component (`my-env`, `my_env`); else (capitals, a leading or
+    trailing `_`, `___`) its lowercase slug, '.' and 8 hex digits of the name's SHA-256. Env
+    names hold no '.', so the two forms never meet."""
     if REPOSITORY.fullmatch(env_name) and "/" not in env_name:
         return env_name
     slug = re.sub(r"[^a-z0-9]+", "-", env_name.lower()).strip("-") or "env"

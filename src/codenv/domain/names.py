@@ -1,5 +1,9 @@
-"""Code env names: `^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`, unique per node, compared
-case-insensitively; and `NAME@N`, revision N of an env (`@` is in no name)."""
+"""Code env names: `^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$`, unique per node, compared
+case-insensitively; and `NAME@N`, revision N of an env (`@` is in no name).
+
+`_` is allowed anywhere, as the seed system allows it (its UI rule is `^[_A-Za-z0-9-]+$`, its API
+examples are `my_code_env_name`): its admins' envs keep their names. A name never starts with a
+hyphen, never holds `.`, `/` or `@`, and stays safe unquoted in a URL path and a file name."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from codenv.domain.errors import InvalidInput
 MAX_NAME_CHARS = 64  # env names, and user and group names too
 _ECHOED = 256  # characters of a refused name quoted back: enough to see what was sent
 # No leading hyphen: a command line would read such a name as an option.
-NAME_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9-]{{0,{MAX_NAME_CHARS - 1}}}$")
+NAME_PATTERN = re.compile(rf"^[A-Za-z0-9_][A-Za-z0-9_-]{{0,{MAX_NAME_CHARS - 1}}}$")
 
 
 def validate_env_name(name: str, *, field: str = "name") -> str:
@@ -18,7 +22,7 @@ def validate_env_name(name: str, *, field: str = "name") -> str:
         shown = name if len(name) <= _ECHOED else name[:_ECHOED] + "…"
         raise InvalidInput(
             f"invalid code env name {shown!r}: use 1 to {MAX_NAME_CHARS} characters among "
-            "A-Z, a-z, digits and hyphens, not starting with a hyphen",
+            "A-Z, a-z, digits, underscores and hyphens, not starting with a hyphen",
             field=field,
         )
     return name

@@ -15,6 +15,7 @@ from codenv.api import (
     routes_envs,
     routes_resources,
 )
+from codenv.api.dss_compat.app import mount_dss_api
 from codenv.api.errors import ERROR_RESPONSES
 from codenv.http.errors import install_error_handlers
 from codenv.http.limits import BodyLimit
@@ -57,5 +58,7 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
     app.add_middleware(RequestLog)
     for module in (routes_envs, routes_resources, routes_bundles, routes_containers, routes_admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    # The seed system's public API (dataikuapi clients), beside /api/v1 and out of its schema.
+    mount_dss_api(app)
     app.include_router(console_router)
     return app

@@ -26,6 +26,8 @@ from codenv.settings import LIMIT_SETTINGS, Settings
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 CODE = "payload_too_large"
+# The seed system's API (api/dss_compat): its clients read errors in that system's shape.
+DSS_PREFIXES = ("/dip/publicapi/", "/public/api/")
 # The routes whose bodies are uploaded files: (method, path).
 UPLOAD_ROUTES = (
     ("PUT", re.compile(r"/api/v1/envs/[^/]+/resources/files/.*")),
@@ -120,10 +122,27 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send, limit: Limit) -> None:
         shown = limit.refusal()
-        api = scope["path"].startswith("/api/")
-        response = json_error(shown) if api else self.page(shown)
+        path = scope["path"]
+        if path.startswith(DSS_PREFIXES):
+            response = _dss_error(shown)
+        else:
+            response = json_error(shown) if path.startswith("/api/") else self.page(shown)
         response.headers["Connection"] = "close"  # do not read the rest of the body
         await response(scope, _never_receive, send)
+
+
+def _dss_error(shown: ShownError) -> Response:
+    from starlette.responses import JSONResponse
+
+    body = {
+        "errorType": "java.lang.IllegalArgumentException",
+        "message": shown.message,
+        "detailedMessage": shown.message,
+        "code": CODE,
+        "codenvCode": CODE,
+        "field": shown.field,
+    }
+    return JSONResponse(body, status_code=shown.status)
 
 
 def _counting(receive: Receive, body: _Body) -> Receive:

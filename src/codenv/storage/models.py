@@ -329,3 +329,19 @@ class ImageRow(Base):
     deleting: Mapped[bool] = mapped_column(default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DssFutureRow(Base):
+    """A future of the DSS API (its `jobId`): one that follows a build (`build_id`), or an
+    operation that finished at once, with its `result` stored. Kept for a day, so a client
+    polls it repeatedly; in the database because several server processes may answer."""
+
+    __tablename__ = "dss_futures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(128))
+    build_id: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[dict[str, Any] | None]
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
