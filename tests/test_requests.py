@@ -59,7 +59,7 @@ def test_requests_turned_off_are_refused(app: Codenv, newest: str) -> None:
 def _bad_requests(newest: str) -> list[tuple[str, EnvSpec, type[CodenvError], str]]:
     spec = EnvSpec(python=newest)
     return [
-        ("bad_name", spec, InvalidInput, "name"),
+        ("bad name", spec, InvalidInput, "name"),
         ("taken", spec, AlreadyExists, "name"),
         ("PENDING", spec, AlreadyExists, "name"),
         ("fine", EnvSpec(python="3.99"), InvalidSpec, "python"),

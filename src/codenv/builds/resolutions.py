@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class ResolutionCache:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         entry = self._entry(plan, requirements, previous_lock)
-        temporary = entry.with_suffix(f".{os.getpid()}.tmp")
+        # Unique per writer: two builds of one process may put the same entry at once.
+        temporary = entry.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp")
         temporary.write_text(lock, "utf-8")
         os.replace(temporary, entry)
