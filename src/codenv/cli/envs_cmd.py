@@ -6,9 +6,9 @@ spec, not at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,8 @@ from codenv.cli.render import envs_table, print_env
 from codenv.domain.errors import InvalidInput, InvalidSpec
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from codenv.cli.backend import Backend
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the build id and return.")]
@@ -295,11 +297,73 @@ def show(name: EnvName, json_output: bool = JsonOption) -> None:
         print_env(cli.out, info)
 
 
-def list_envs(json_output: bool = JsonOption) -> None:
-    """List the code envs."""
+Limit = Annotated[
+    int | None, typer.Option("--limit", help="At most N rows (1-500), then a --cursor hint.")
+]
+Cursor = Annotated[
+    str | None, typer.Option("--cursor", help="Go on where the last page said (`more: ...`).")
+]
+FollowAll = Annotated[bool, typer.Option("--all", help="Every page, one after the other.")]
+
+
+def list_envs(
+    limit: Limit = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Only the envs of this user.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only envs in this status: ready, building, failed, 'not built', "
+            "'out of date', 'ready · last update failed'.",
+        ),
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="Only envs of this Python, like 3.11.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Only names starting so (any case).")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", help="name (default), -name, created, -created or owner."),
+    ] = None,
+    cursor: Cursor = None,
+    follow_all: FollowAll = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """List the code envs (a page at a time with --limit or a filter)."""
     cli = state(json_output)
-    found = cli.backend().list_envs()
-    cli.emit(found, lambda: envs_table(found))
+    query = {"limit": limit, "cursor": cursor, "owner": owner, "status": status}
+    query.update(python=python, prefix=prefix, sort=sort)
+    if all(value is None for value in query.values()) and not follow_all:
+        found = cli.backend().list_envs()
+        cli.emit(found, lambda: envs_table(found))
+        return
+    show_pages(cli, cli.backend().env_page, query, follow_all, envs_table)
+
+
+def show_pages(
+    cli: CliState,
+    fetch: Callable[[dict[str, Any]], dict[str, Any]],
+    query: dict[str, Any],
+    follow_all: bool,
+    table: Callable[[list[dict[str, Any]]], RenderableType],
+) -> None:
+    """One page and a hint to the next, or (--all) every page's rows; the pages fetched
+    one by one, as the server hands them."""
+    page = fetch(query)
+    items = list(page["items"])
+    while follow_all and page["next_cursor"] is not None:
+        page = fetch({**query, "cursor": page["next_cursor"]})
+        items += page["items"]
+    if follow_all:
+        cli.emit(items, lambda: table(items))
+        return
+    cli.emit(page, lambda: table(items))
+    if page["next_cursor"] is not None and not cli.json:
+        cli.err.print(f"more: --cursor {page['next_cursor']}", highlight=False, markup=False)
 
 
 def delete(

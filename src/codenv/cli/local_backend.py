@@ -80,6 +80,21 @@ class LocalBackend(Backend):
 
         return [info.to_dict() for info in envs.list_envs(self.app, self.actor)]
 
+    def env_page(self, query: dict[str, Any]) -> dict[str, Any]:
+        from codenv.services import listing
+
+        filters = listing.EnvFilter(
+            **{key: query.get(key) for key in ("owner", "status", "python", "prefix")}
+        )
+        return listing.find_envs(
+            self.app,
+            self.actor,
+            filters,
+            limit=query.get("limit") or listing.DEFAULT_LIMIT,
+            cursor=query.get("cursor"),
+            sort=query.get("sort") or "name",
+        ).to_dict()
+
     def delete(self, name: str, delete_resources: bool) -> str | None:
         from codenv.services import envs
 
@@ -109,6 +124,19 @@ class LocalBackend(Backend):
         from codenv.services import builds
 
         return [item.to_dict() for item in builds.list_builds(self.app, self.actor, name)]
+
+    def build_page(self, name: str, query: dict[str, Any]) -> dict[str, Any]:
+        from codenv.services import listing
+
+        return listing.find_builds(
+            self.app,
+            self.actor,
+            name,
+            limit=query.get("limit") or listing.DEFAULT_LIMIT,
+            cursor=query.get("cursor"),
+            status=query.get("status"),
+            kind=query.get("kind"),
+        ).to_dict()
 
     def build(self, build_id: str) -> dict[str, Any]:
         from codenv.services import builds

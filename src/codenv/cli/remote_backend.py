@@ -102,6 +102,13 @@ def _changes_body(changes: SpecChanges) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in body.items()}
 
 
+def _page_params(query: dict[str, Any]) -> dict[str, Any]:
+    """A page's query parameters: those given, with a limit (the server's page shape)."""
+    params = {key: value for key, value in query.items() if value is not None}
+    params.setdefault("limit", 100)
+    return params
+
+
 class RemoteBackend(RemoteContainers, Backend):
     remote = True
 
@@ -171,6 +178,10 @@ class RemoteBackend(RemoteContainers, Backend):
     def list_envs(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/envs"))
 
+    def env_page(self, query: dict[str, Any]) -> dict[str, Any]:
+        # With `limit` (always sent here) the server answers a page, not the plain list.
+        return dict(self._call("GET", "/envs", params=_page_params(query)))
+
     def delete(self, name: str, delete_resources: bool) -> str | None:
         params = {"delete_resources": delete_resources}
         deleted = self._call("DELETE", f"/envs/{segment(name)}", params=params)
@@ -193,6 +204,10 @@ class RemoteBackend(RemoteContainers, Backend):
 
     def builds(self, name: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/envs/{segment(name)}/builds"))
+
+    def build_page(self, name: str, query: dict[str, Any]) -> dict[str, Any]:
+        path = f"/envs/{segment(name)}/builds"
+        return dict(self._call("GET", path, params=_page_params(query)))
 
     def build(self, build_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/builds/{segment(build_id)}"))

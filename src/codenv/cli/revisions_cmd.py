@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codenv.cli.context import EnvName, EnvRef, JsonOption, ListByDefault, print_json, state
+from codenv.cli.envs_cmd import Cursor, FollowAll, Limit, show_pages
 from codenv.cli.progress import follow_log as follow
 from codenv.cli.progress import outcome
 from codenv.cli.render import builds_table, installed_view, revisions_table
@@ -80,11 +81,29 @@ def rollback(
     cli.emit(restored, message)
 
 
-def list_builds(name: EnvName, json_output: bool = JsonOption) -> None:
-    """The env's builds, newest first."""
+def list_builds(
+    name: EnvName,
+    limit: Limit = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="queued, running, succeeded, failed or cancelled."),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="update, init, import or image.")
+    ] = None,
+    cursor: Cursor = None,
+    follow_all: FollowAll = False,
+    json_output: bool = JsonOption,
+) -> None:
+    """The env's builds, newest first (a page at a time with --limit or a filter)."""
     cli = state(json_output)
-    found = cli.backend().builds(name)
-    cli.emit(found, lambda: builds_table(found))
+    query = {"limit": limit, "cursor": cursor, "status": status, "kind": kind}
+    if all(value is None for value in query.values()) and not follow_all:
+        found = cli.backend().builds(name)
+        cli.emit(found, lambda: builds_table(found))
+        return
+    backend = cli.backend()
+    show_pages(cli, lambda asked: backend.build_page(name, asked), query, follow_all, builds_table)
 
 
 def logs(

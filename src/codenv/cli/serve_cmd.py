@@ -5,29 +5,57 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codenv.cli.context import state
-from codenv.domain.errors import Conflict
+from codenv.domain.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from codenv.services.app import Codenv
 
 ADMIN_PASSWORD_VARIABLE = "CODENV_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+WORKERS_VARIABLE = "CODENV_SERVE_WORKERS"
+MAX_DEFAULT_WORKERS = 4
+MAX_WORKERS = 64
+
+
+def default_workers() -> int:
+    """One server process per core this process may use, at most 4 (1 on a one-core machine)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_WORKERS, cores))
 
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8765,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            envvar=WORKERS_VARIABLE,
+            help="Server processes (default: one per core, at most 4).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the server. On the first start it creates the administrator `admin` and prints a
     one-time password (or takes it from CODENV_ADMIN_PASSWORD)."""
-    import uvicorn
-
-    from codenv.http.app import create_app
     from codenv.services.accounts import ensure_initial_admin
 
+    count = default_workers() if workers is None else workers
+    if not 1 <= count <= MAX_WORKERS:
+        raise InvalidInput(
+            f"--workers must be from 1 to {MAX_WORKERS}, got {count}", field="workers"
+        )
     _check_port_free(host, port)
     cli = state()
+    # Migrations, start-up recovery and the initial admin happen here, once, before any
+    # worker starts (workers recover too, but find nothing left to do).
     app = cli.open()
     name, password = ensure_initial_admin(app, os.environ.get(ADMIN_PASSWORD_VARIABLE))
     if password is not None and ADMIN_PASSWORD_VARIABLE not in os.environ:
@@ -37,16 +65,75 @@ def serve(
             highlight=False,
             markup=False,
         )
-    cli.err.print(f"codenv serving {app.settings.home} on http://{host}:{port}", highlight=False)
+    plural = f" ({count} processes)" if count > 1 else ""
+    cli.err.print(
+        f"codenv serving {app.settings.home} on http://{host}:{port}{plural}", highlight=False
+    )
+    if count == 1:
+        _serve_here(app, host, port)
+    else:
+        _serve_workers(app, host, port, count)
+
+
+def _serve_here(app: Codenv, host: str, port: int) -> None:
+    """One process: the context opened above serves."""
+    import uvicorn
+
+    from codenv.http.app import create_app
+
     # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; codenv reads
     # it only from the proxies an administrator lists (`trustedProxies`, http/auth.py).
-    uvicorn.run(
-        create_app(app.settings, app),
+    served = create_app(app.settings, app)
+    uvicorn.run(served, host=host, port=port, log_level="warning", proxy_headers=False)
+
+
+def _serve_workers(app: Codenv, host: str, port: int, count: int) -> None:
+    """`count` processes, each opening its own context (engine, build threads) from the
+    environment: uvicorn starts them fresh (spawn), so nothing open here is shared."""
+    import uvicorn
+
+    from codenv.http.app import worker_environment
+
+    environment = worker_environment(app.settings, count)
+    app.close()
+    # The workers need no admin password: keep it out of their environment.
+    os.environ.pop(ADMIN_PASSWORD_VARIABLE, None)
+    os.environ.update(environment)
+    config = uvicorn.Config(
+        "codenv.http.app:create_app_from_env",
+        factory=True,
+        workers=count,
         host=host,
         port=port,
         log_level="warning",
         proxy_headers=False,
     )
+    # What uvicorn.run does for workers, on a socket of our own: uvicorn's has protocol 0, so
+    # asyncio never sets TCP_NODELAY on the connections a worker accepts, and every answer
+    # waited ~40 ms for a delayed ACK (Nagle).
+    from uvicorn.supervisors import Multiprocess
+
+    listening = _listening_socket(host, port)
+    try:
+        Multiprocess(config, sockets=[listening]).run()
+    except KeyboardInterrupt:  # as uvicorn.run: Ctrl-C stops the server quietly
+        pass
+    finally:
+        listening.close()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _name, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it (Linux), whatever asyncio does.
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    listening.bind(address)
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
 
 
 def _check_port_free(host: str, port: int) -> None:

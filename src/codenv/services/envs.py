@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import asdict, dataclass, replace
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from codenv.domain.builds import BuildStatus, check_transition
 from codenv.domain.errors import AlreadyExists, Conflict
@@ -17,7 +15,7 @@ from codenv.domain.spec import EnvSpec, SpecChanges, apply_changes, base_package
 from codenv.domain.spec_masking import keep_secrets, masked_spec, shown_spec
 from codenv.envdirs import kernels
 from codenv.envdirs.layout import EnvLayout
-from codenv.services.actor import FULL, UPDATE, Actor, env_for, may_use, require_create
+from codenv.services.actor import FULL, UPDATE, Actor, env_for, require_create
 from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
 from codenv.services.kept_resources import set_aside
@@ -25,7 +23,7 @@ from codenv.services.node_settings import require_design_node
 from codenv.services.runtime import drop_version_kernels
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo
 from codenv.storage import queries
-from codenv.storage.models import CodeEnvRow, utcnow
+from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> Env
 LAST_UPDATE_FAILED = "ready · last update failed"
 
 
-def _status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
+def env_status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
     """What a user may rely on: an env whose last update failed still runs its active
     revision ("ready · last update failed"); only one that never built is "failed"."""
     if last and not last.finished:
@@ -123,15 +121,20 @@ def _status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
     return "out of date" if spec_differs else "ready"
 
 
-def _info(app: Codenv, session: Session, actor: Actor, env: CodeEnvRow, base: list[str]) -> EnvInfo:
-    active = queries.revision(session, env.id, env.active_revision) if env.active_revision else None
-    last_row = queries.last_build(session, env.id)
+def _info(
+    app: Codenv,
+    actor: Actor,
+    env: CodeEnvRow,
+    active: RevisionRow | None,
+    last_row: BuildRow | None,
+    base: list[str],
+) -> EnvInfo:
     last = BuildInfo.of(last_row) if last_row else None
     spec_differs = active is not None and active.spec != env.spec
     return EnvInfo(
         name=env.name,
         owner=env.owner,
-        status=_status(env, last, spec_differs),
+        status=env_status(env, last, spec_differs),
         spec=masked_spec(env.spec),
         base_packages=base,
         python=env.spec["python"],
@@ -156,14 +159,19 @@ def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
 
 
 def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
+    """The env, its active revision and last build: 4 queries (env, grants, revision, build);
+    then its live packages against the record (`live_drift`, a listing of the live env)."""
     from codenv.services.installed import live_drift
     from codenv.services.plans import options_source
 
     with app.db.session() as session:
         env = env_for(session, actor, name)
         spec = EnvSpec.from_dict(env.spec)
-        info = _info(app, session, actor, env, _base_names(app, spec))
-        recorded = _active_record(session, env)
+        number = env.active_revision
+        active = queries.revision(session, env.id, number) if number else None
+        last = queries.last_build(session, env.id)
+        info = _info(app, actor, env, active, last, _base_names(app, spec))
+        recorded = list(active.installed) if active else None
     info = replace(info, options_source=options_source(app, spec).to_dict())
     if info.active_revision is None or recorded is None:
         return info
@@ -172,18 +180,12 @@ def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
     return replace(info, drift=asdict(drift) if drift and drift.drifted else None)
 
 
-def _active_record(session: Session, env: CodeEnvRow) -> list[dict[str, Any]] | None:
-    row = queries.revision(session, env.id, env.active_revision) if env.active_revision else None
-    return list(row.installed) if row else None
-
-
 def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
-    with app.db.session() as session:
-        return [
-            _info(app, session, actor, env, [])
-            for env in queries.all_envs(session)
-            if may_use(actor, env)
-        ]
+    """Every env the actor may use, by name: 2 queries whatever their number (see
+    `services.listing`, which also pages and filters them); never the live env."""
+    from codenv.services.listing import all_envs
+
+    return all_envs(app, actor)
 
 
 def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +100,23 @@ class RevisionInfo:
             size_bytes=row.size_bytes,
             created_at=_iso(row.created_at),
             origin=dict(row.origin) if row.origin is not None else None,
+        )
+
+    @classmethod
+    def of_columns(cls, row: Sequence[Any], active: int | None) -> RevisionInfo:
+        """From the columns of `queries.revision_columns` (no lock, no installed list)."""
+        number, pruned, build_id, python, plan_hash, packages, size, created, origin = row
+        return cls(
+            number=number,
+            active=number == active,
+            pruned=pruned,
+            build_id=build_id,
+            python=python,
+            plan_hash=plan_hash,
+            packages=packages or 0,
+            size_bytes=size,
+            created_at=_iso(created),
+            origin=dict(origin) if origin is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

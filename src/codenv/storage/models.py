@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
     true,
 )
@@ -37,6 +38,12 @@ class Base(DeclarativeBase):
 
 class CodeEnvRow(Base):
     __tablename__ = "code_envs"
+    # The list's sorts and filters (services/listing.py); by name: the unique name_key.
+    __table_args__ = (
+        Index("ix_code_envs_owner_name", "owner", "name_key"),
+        Index("ix_code_envs_owner_key", func.lower(text("owner"))),
+        Index("ix_code_envs_created", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -88,7 +95,12 @@ class RevisionRow(Base):
 
 class BuildRow(Base):
     __tablename__ = "builds"
-    __table_args__ = (Index("ix_builds_env_status", "env_id", "status"),)
+    __table_args__ = (
+        Index("ix_builds_env_status", "env_id", "status"),
+        # An env's builds newest first, and the last one of every env on a page of the list.
+        Index("ix_builds_env_created", "env_id", "created_at"),
+        Index("ix_builds_env_kind", "env_id", "kind"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     env_id: Mapped[int | None] = mapped_column(ForeignKey("code_envs.id", ondelete="SET NULL"))
@@ -252,6 +264,7 @@ class EnvRequestRow(Base):
     """A user's request for a new code env, approved or rejected by an administrator."""
 
     __tablename__ = "env_requests"
+    __table_args__ = (Index("ix_env_requests_status", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -273,6 +286,12 @@ class AuditRow(Base):
     """One change: who, what, on what, when, from where. Never holds a secret."""
 
     __tablename__ = "audit_log"
+    # The log's filters, each newest first (by id).
+    __table_args__ = (
+        Index("ix_audit_log_action", "action", "id"),
+        Index("ix_audit_log_target", "target", "id"),
+        Index("ix_audit_log_actor", "actor", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

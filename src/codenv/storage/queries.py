@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, selectinload
 
-from codenv.domain.errors import NotFound
+from codenv.domain.errors import InvalidInput, NotFound
 from codenv.domain.names import name_key
 from codenv.storage.db import Database
 from codenv.storage.models import (
@@ -24,6 +29,7 @@ from codenv.storage.models import (
 )
 
 ACTIVE_STATUSES = ("queued", "running")
+MAX_CURSOR = 512  # characters: a cursor holds one row's sort key
 IMAGE_KIND = "image"
 
 
@@ -66,10 +72,24 @@ def last_build(session: Session, env_id: int) -> BuildRow | None:
     query = (
         select(BuildRow)
         .where(BuildRow.env_id == env_id, BuildRow.kind != IMAGE_KIND)
-        .order_by(BuildRow.created_at.desc())
+        .order_by(BuildRow.created_at.desc(), BuildRow.id.desc())
         .limit(1)
     )
     return session.scalar(query)
+
+
+def last_build_id(env_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ScalarSelect[str]:
+    """The id of the last build of the env `env_id` (a column of the enclosing query), as
+    `last_build` picks it: one index lookup per env (ix_builds_env_created)."""
+    last = aliased(BuildRow)
+    return (
+        select(last.id)
+        .where(last.env_id == env_id, last.kind != IMAGE_KIND)
+        .order_by(last.created_at.desc(), last.id.desc())
+        .limit(1)
+        .correlate_except(last)
+        .scalar_subquery()
+    )
 
 
 def unfinished_builds(session: Session) -> Sequence[BuildRow]:
@@ -117,7 +137,9 @@ def require_user(session: Session, name: str, field: str = "user") -> UserRow:
 
 
 def all_users(session: Session) -> Sequence[UserRow]:
-    return session.scalars(select(UserRow).order_by(UserRow.name_key)).all()
+    """Every user with their groups, in 2 queries (the memberships batched)."""
+    query = select(UserRow).options(selectinload(UserRow.memberships)).order_by(UserRow.name_key)
+    return session.scalars(query).all()
 
 
 def user_count(session: Session) -> int:
@@ -179,3 +201,71 @@ def requests(session: Session, requester: str | None = None) -> Sequence[EnvRequ
     if requester is not None:
         query = query.where(EnvRequestRow.requester == requester)
     return session.scalars(query).all()
+
+
+# --- keyset pagination (services/listing.py) ----------------------------------------------
+
+Key = str | int | datetime
+
+
+def encode_cursor(kind: str, values: Sequence[Key]) -> str:
+    """The opaque cursor of a row whose sort key is `values`, for lists of `kind`."""
+    parts = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    raw = json.dumps([kind, *parts], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str, types: Sequence[type]) -> list[Key]:
+    """The sort key in `cursor`; InvalidInput (field `cursor`) unless it is one this list gave."""
+    bad = InvalidInput(
+        "this cursor was not given by this list; start again without it", field="cursor"
+    )
+    if len(cursor) > MAX_CURSOR:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise bad from None
+    if not isinstance(decoded, list) or decoded[:1] != [kind] or len(decoded) != len(types) + 1:
+        raise bad
+    values: list[Key] = []
+    for value, wanted in zip(decoded[1:], types, strict=True):
+        if wanted is datetime and isinstance(value, str):
+            try:
+                values.append(datetime.fromisoformat(value))
+            except ValueError:
+                raise bad from None
+        elif type(value) is wanted and isinstance(value, str | int):
+            values.append(value)
+        else:
+            raise bad
+    return values
+
+
+Order = Sequence[tuple[Any, bool]]  # (column, descending)
+
+
+def keyset_after(order: Order, values: Sequence[Key]) -> ColumnElement[bool]:
+    """Rows strictly after the key `values` in `order` (keyset pagination)."""
+    column, descending = order[0]
+    beyond: ColumnElement[bool] = column < values[0] if descending else column > values[0]
+    if len(order) == 1:
+        return beyond
+    return or_(beyond, and_(column == values[0], keyset_after(order[1:], values[1:])))
+
+
+def revision_columns(env_id: int) -> Select[Any]:
+    """What a revision's list row shows, without its lock and installed list (their count
+    is counted by the database): `RevisionInfo.of_columns` reads these, in this order."""
+    return select(
+        RevisionRow.number,
+        RevisionRow.pruned,
+        RevisionRow.build_id,
+        RevisionRow.plan["python_version"].as_string(),
+        RevisionRow.plan_hash,
+        func.json_array_length(RevisionRow.installed),
+        RevisionRow.size_bytes,
+        RevisionRow.created_at,
+        RevisionRow.origin,
+    ).where(RevisionRow.env_id == env_id)
