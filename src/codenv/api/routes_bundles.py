@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from codenv.api.errors import JSON_ERRORS
-from codenv.api.schemas import ExportBody
+from codenv.api.responses import ImportReport
+from codenv.api.schemas import ExportBody, operation_id
 from codenv.domain.bundles import ImportMode
 from codenv.domain.errors import InvalidInput
 from codenv.domain.names import MAX_NAME_CHARS
@@ -18,7 +19,7 @@ from codenv.http.staging import read_form
 from codenv.services.bundle_export import ExportRequest
 from codenv.services.bundle_import import ImportRequest
 
-router = APIRouter(prefix="/api/v1", tags=["bundles"])
+router = APIRouter(prefix="/api/v1", tags=["bundles"], generate_unique_id_function=operation_id)
 
 _BUNDLE_FILE = {"type": "string", "format": "binary"}
 _DOWNLOAD = {
@@ -58,7 +59,7 @@ def export_bundle(body: ExportBody, call: Caller) -> StreamingResponse:
     return exported(call.app, call.actor, request)
 
 
-@router.post("/bundles/import", openapi_extra=_UPLOAD)
+@router.post("/bundles/import", openapi_extra=_UPLOAD, response_model=ImportReport)
 async def import_bundle(
     request: Request,
     call: Caller,

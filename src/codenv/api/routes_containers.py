@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from codenv.api.schemas import Name
+from codenv.api.responses import ContainerConfig, EnvImages, ImageBuilds
+from codenv.api.schemas import Name, operation_id
 from codenv.domain.containers import (
     MAX_CREDENTIAL_CHARS,
     MAX_ENV_VALUE_CHARS,
@@ -20,7 +21,7 @@ from codenv.domain.containers import (
 from codenv.http.deps import Caller
 from codenv.services import containers, images
 
-router = APIRouter(prefix="/api/v1", tags=["containers"])
+router = APIRouter(prefix="/api/v1", tags=["containers"], generate_unique_id_function=operation_id)
 Pair = Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS + 130)]
 
 
@@ -46,12 +47,12 @@ class ImagesBuildBody(BaseModel):
     config: Name | None = Field(None, description="one config; none: every config of the env")
 
 
-@router.get("/containers")
+@router.get("/containers", response_model=list[ContainerConfig])
 def list_configs(call: Caller) -> list[dict[str, Any]]:
     return [c.to_dict() for c in containers.list_container_configs(call.app, call.actor)]
 
 
-@router.post("/containers", status_code=status.HTTP_201_CREATED)
+@router.post("/containers", status_code=status.HTTP_201_CREATED, response_model=ContainerConfig)
 def add_config(body: ContainerConfigBody, call: Caller) -> dict[str, Any]:
     """Administrators. The password is stored like other secrets: never shown, never logged."""
     new = containers.NewContainerConfig(
@@ -73,14 +74,14 @@ def remove_config(name: str, call: Caller) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/envs/{name}/images")
+@router.get("/envs/{name}/images", response_model=EnvImages)
 def env_images(name: str, call: Caller) -> dict[str, Any]:
     """The env's container selection and its images: config, repository, tag, digest,
     status, size; configs it selects that no longer exist are in `missing_configs`."""
     return images.env_images(call.app, call.actor, name).to_dict()
 
 
-@router.put("/envs/{name}/containers")
+@router.put("/envs/{name}/containers", response_model=EnvImages)
 def set_containers(name: str, body: ContainersBody, call: Caller) -> dict[str, Any]:
     """Which container configs the env is built for; builds nothing until the next update
     or images build."""
@@ -88,7 +89,9 @@ def set_containers(name: str, body: ContainersBody, call: Caller) -> dict[str, A
     return images.set_containers(call.app, call.actor, name, selection).to_dict()
 
 
-@router.post("/envs/{name}/images/build", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/envs/{name}/images/build", status_code=status.HTTP_202_ACCEPTED, response_model=ImageBuilds
+)
 def build_images(name: str, call: Caller, body: ImagesBuildBody | None = None) -> dict[str, Any]:
     """Build the active revision's images again (all of the env's configs, or one)."""
     config = body.config if body else None

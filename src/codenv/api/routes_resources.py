@@ -9,21 +9,22 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from codenv.api.schemas import InitScriptBody
+from codenv.api.responses import FileEntry, InitScript, InitStarted, Kernel
+from codenv.api.schemas import InitScriptBody, operation_id
 from codenv.http.deps import Caller
 from codenv.http.staging import staged_body, staged_download
 from codenv.services import kernels, resources
 
-router = APIRouter(prefix="/api/v1", tags=["resources"])
+router = APIRouter(prefix="/api/v1", tags=["resources"], generate_unique_id_function=operation_id)
 
 
-@router.get("/envs/{name}/resources/script")
+@router.get("/envs/{name}/resources/script", response_model=InitScript)
 def get_script(name: str, call: Caller) -> dict[str, Any]:
     """Needs the update right (the script may hold secrets; their URLs are masked)."""
     return resources.get_init_script(call.app, call.actor, name).to_dict()
 
 
-@router.put("/envs/{name}/resources/script")
+@router.put("/envs/{name}/resources/script", response_model=InitScript)
 def set_script(name: str, body: InitScriptBody, call: Caller) -> dict[str, Any]:
     return resources.set_init_script(
         call.app,
@@ -35,7 +36,9 @@ def set_script(name: str, body: InitScriptBody, call: Caller) -> dict[str, Any]:
     ).to_dict()
 
 
-@router.post("/envs/{name}/resources/init", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/envs/{name}/resources/init", status_code=status.HTTP_202_ACCEPTED, response_model=InitStarted
+)
 def run_init(name: str, call: Caller) -> dict[str, Any]:
     return {"env": name, "build_id": resources.run_init_script_now(call.app, call.actor, name)}
 
@@ -45,14 +48,14 @@ def env_vars(name: str, call: Caller) -> dict[str, str]:
     return resources.resource_env_vars(call.app, call.actor, name)
 
 
-@router.get("/envs/{name}/resources/files")
+@router.get("/envs/{name}/resources/files", response_model=list[FileEntry])
 def list_files(
     name: str, call: Caller, path: str = Query("", max_length=4096)
 ) -> list[dict[str, Any]]:
     return [e.to_dict() for e in resources.list_files(call.app, call.actor, name, path)]
 
 
-@router.put("/envs/{name}/resources/files/{path:path}")
+@router.put("/envs/{name}/resources/files/{path:path}", response_model=list[FileEntry])
 async def upload(
     name: str, path: str, request: Request, call: Caller, unzip: bool = False
 ) -> list[dict[str, Any]]:
@@ -79,6 +82,6 @@ def remove(name: str, path: str, call: Caller) -> None:
     resources.remove_file(call.app, call.actor, name, path)
 
 
-@router.get("/kernels")
+@router.get("/kernels", response_model=list[Kernel])
 def list_kernels(call: Caller) -> list[dict[str, object]]:
     return kernels.list_kernels(call.app, call.actor)

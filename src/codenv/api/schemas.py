@@ -1,20 +1,25 @@
-"""Request bodies. Responses are the services' views (`to_dict()`).
+"""Request bodies and list parameters. Responses are the services' views (`to_dict()`), typed
+in `codenv.api.responses`.
 
 Every field has the size its service allows (the services check it again, for the console and
-the CLI): a body over them is answered 422 naming the field, before any service runs.
+the CLI): a body or query over them is answered 422 naming the field, before any service runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from fastapi import Query
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from codenv.domain import limits
 from codenv.domain.names import MAX_NAME_CHARS
 from codenv.http.params import MAX_ID
 from codenv.services.accounts import MAX_PASSWORD
+from codenv.services.listing import DEFAULT_LIMIT, MAX_FILTER, MAX_LIMIT, Page
 from codenv.services.requests import MAX_MESSAGE
 
 Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
@@ -182,3 +187,73 @@ class ExportBody(BaseModel):
     )
     with_wheels: bool = Field(False, description="carry every wheel: the bundle installs offline")
     with_resources: bool = Field(False, description="carry the resources directory")
+
+
+# Node settings (routes_admin.py).
+class SandboxBody(BaseModel):
+    mode: str = Field(max_length=16, description='"required" or "off"')
+
+
+class RootsBody(BaseModel):
+    roots: list[str] = Field(max_length=100, description="absolute directories")
+
+
+class NodeKindBody(BaseModel):
+    kind: str = Field(max_length=16, description='"design", "automation" or "api"')
+
+
+class PreventOverrideBody(BaseModel):
+    prevent: bool = Field(
+        description="API nodes: the node's install options replace those of imported envs"
+    )
+
+
+class ProxiesBody(BaseModel):
+    proxies: list[str] = Field(max_length=100, description="IP addresses or networks")
+
+
+class AdoptBody(BaseModel):
+    env: str = Field(max_length=64, description="the code env that gets the resources")
+
+
+# --- list parameters ----------------------------------------------------------------------
+
+MAX_CURSOR = 512  # a cursor is a short opaque token (services/listing.py makes them)
+Limit = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_LIMIT, description="items per page: with it, the answer is a page"),
+]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_CURSOR,
+        description="the `next_cursor` of the page before: with it, the answer is a page",
+    ),
+]
+Filter = Annotated[str | None, Query(max_length=MAX_FILTER)]
+Sort = Annotated[str, Query(max_length=16, description="name, -name, created, -created, owner")]
+
+
+def listed(
+    fetch: Callable[[int, str | None], Page], limit: int | None, cursor: str | None
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The page asked for when `limit` or `cursor` is given; otherwise every item, a plain
+    list, as these routes answered before they had pages (scripts rely on it)."""
+    if limit is not None or cursor is not None:
+        return fetch(limit or DEFAULT_LIMIT, cursor).to_dict()
+    page = fetch(MAX_LIMIT, None)
+    items = list(page.items)
+    while page.next_cursor is not None:
+        page = fetch(MAX_LIMIT, page.next_cursor)
+        items.extend(page.items)
+    return [item.to_dict() for item in items]
+
+
+def wants_page(limit: int | None, cursor: str | None) -> bool:
+    return limit is not None or cursor is not None
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId in the schema: its function's name (`list_envs`), which is what a
+    client generated from it names its calls (unique across /api/v1)."""
+    return route.name
