@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +35,7 @@ def free_port() -> int:
 class RunningServer:
     url: str
     app: Codenv
+    pid: int | None = None  # `codenv serve`'s process, when the server runs as one
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -87,6 +90,57 @@ def running_server(
         server.should_exit = True
         thread.join(timeout=20)
         app.close()
+
+
+@contextmanager
+def serving_process(
+    home: Path, index_url: str, workers: int, environ: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """`codenv serve --workers N` as a user starts it (its own processes); `app` is this test
+    process's own context on the same home, for arranging and checking."""
+    variables = {
+        **os.environ,
+        "CODENV_HOME": str(home),
+        "CODENV_INDEX_URL": index_url,
+        "CODENV_SEED_PACKAGES": os.environ.get("CODENV_SEED_PACKAGES", "1"),
+        "CODENV_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(environ or {}),
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "codenv", "serve", "--port", str(port)]
+    home.mkdir(parents=True, exist_ok=True)
+    with (home.parent / f"serve-{port}.log").open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)], env=variables, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answering(url, process)
+        app = open_codenv(load_settings(home, variables))
+        try:
+            yield RunningServer(url, app, process.pid)
+        finally:
+            app.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_answering(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"codenv serve exited with {process.returncode}"
+        try:
+            if httpx.get(url + "/login", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("codenv serve did not answer in 60 s")
 
 
 def wait_for_build(client: httpx.Client, build_id: str, timeout: float = 180) -> dict[str, object]:

@@ -18,11 +18,12 @@ from codenv.api import (
 from codenv.api.dss_compat.app import mount_dss_api
 from codenv.api.errors import ERROR_RESPONSES
 from codenv.http.errors import install_error_handlers
+from codenv.http.etag import ETags
 from codenv.http.limits import BodyLimit
 from codenv.http.request_log import RequestLog
 from codenv.http.sessions import open_sessions
 from codenv.services.app import Codenv, open_codenv
-from codenv.settings import Settings
+from codenv.settings import Settings, load_settings
 from codenv.web.render import error_page
 from codenv.web.routes import router as console_router
 
@@ -52,6 +53,8 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
         'permissions. Errors are {"error": {"code", "message", "field"}}.',
     )
     install_error_handlers(app)
+    # Inside the body limit and the log: a 304 is logged as what the client got.
+    app.add_middleware(ETags)
     # Bodies are limited before authentication and parsing.
     app.add_middleware(BodyLimit, settings=settings, page=error_page)
     # Added last, so outermost: every request is logged, refused ones too.
@@ -62,3 +65,23 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
     mount_dss_api(app)
     app.include_router(console_router)
     return app
+
+
+# What `codenv serve --workers N` hands its worker processes (their environment).
+HOME_VARIABLE, BUILDS_VARIABLE = "CODENV_HOME", "CODENV_MAX_PARALLEL_BUILDS"
+
+
+def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
+    """The variables a worker needs to open the same home: the node's build threads are
+    shared out between the workers (each runs at least one build at a time)."""
+    return {
+        HOME_VARIABLE: str(settings.home),
+        BUILDS_VARIABLE: str(max(1, settings.max_parallel_builds // workers)),
+    }
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn's factory for each worker process of `codenv serve --workers N`: settings come
+    from the environment (never from a command line, which other users can read), and each
+    worker opens its own context (engine, build threads) when it starts."""
+    return create_app(load_settings())

@@ -20,9 +20,11 @@ from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.domain.secrets import mask_secrets
 from codenv.http.deps import Submitted, SubmittedDep, Viewer, ViewerDep
 from codenv.http.params import RowId
-from codenv.services import audit, boxes, node_settings, requests, tokens
+from codenv.services import boxes, node_settings, requests, tokens
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
+from codenv.services.listing import Page, find_audit
+from codenv.web.paging import page_url
 from codenv.web.render import ConsoleRoute, render_form, see_other, viewer_context
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -38,7 +40,7 @@ ADMIN_TABS = (
     ("audit", "Audit log", "/admin/audit"),
 )
 MASKED_MARK = "***@"
-AUDIT_LIMIT = 200
+AUDIT_LIMIT = 100  # entries per page
 MAX_TOKEN_DAYS = 3650
 
 
@@ -297,21 +299,40 @@ def _plain(value: Any) -> str:
 
 
 @router.get("/admin/audit")
-def audit_log(viewer: ViewerDep, action: str = "") -> Response:
+def audit_log(
+    viewer: ViewerDep,
+    action: str = "",
+    actor: str = "",
+    target: str = "",
+    after: str = "",
+    limit: int = AUDIT_LIMIT,
+) -> Response:
+    """One page of the audit log, newest first, filtered by the database."""
     failed: CodenvError | None = None
-    entries = []
+    page = Page([], None)
+    filters = {"action": action.strip(), "actor": actor.strip(), "target": target.strip()}
     try:
-        entries = audit.list_audit(
-            viewer.app, viewer.actor, AUDIT_LIMIT, action=action.strip() or None
+        page = find_audit(
+            viewer.app,
+            viewer.actor,
+            limit=limit,
+            cursor=after or None,
+            action=filters["action"] or None,
+            target=filters["target"] or None,
+            actor_name=filters["actor"] or None,
         )
     except CodenvError as refused:
         failed = refused
-    shown = [{"entry": entry, "details": _pairs(entry.details)} for entry in entries]
+    size = None if limit == AUDIT_LIMIT else limit
+    more = page_url("/admin/audit", **filters, limit=size, after=page.next_cursor)
     return render_form(
         "admin_audit.html",
         failed,
-        entries=shown,
-        action=action,
-        limit=AUDIT_LIMIT,
+        entries=[{"entry": entry, "details": _pairs(entry.details)} for entry in page.items],
+        **filters,
+        limit=limit,
+        hidden_limit=size,
+        next_url=more if page.next_cursor else None,
+        first_url=page_url("/admin/audit", **filters, limit=size) if after else None,
         **admin_context(viewer, "audit"),
     )

@@ -18,7 +18,9 @@ from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
 from codenv.http.params import MAX_ID, RowId
 from codenv.services import builds, envs, logs, revisions
 from codenv.services.installed import show_installed
+from codenv.services.listing import Page, find_builds
 from codenv.services.views import BuildInfo, EnvInfo
+from codenv.web.paging import page_url
 from codenv.web.render import ConsoleRoute, render, render_form, see_other, viewer_context
 from codenv.web.request_pages import set_choices
 
@@ -160,26 +162,52 @@ def installed(
     return render("env_installed.html", installed=shown, active=active, **context)
 
 
-def _shown_build(listed: list[BuildInfo], wanted: str | None) -> BuildInfo | None:
+BUILDS_PAGE = 20
+MAX_BUILD_ID = 64
+MAX_CURSOR = 512  # a cursor holds one row's sort key (the service checks it again)
+
+
+def _shown_build(viewer: Viewer, name: str, page: Page, wanted: str | None) -> BuildInfo | None:
+    """The build whose log is shown: the one asked for (on this page or not), else the
+    newest of the page."""
+    listed: list[BuildInfo] = page.items
     for build in listed:
         if build.id == wanted:
             return build
+    if wanted:
+        try:
+            found = builds.get_build(viewer.app, viewer.actor, wanted)
+        except NotFound:
+            found = None  # an unknown id: the newest build, as for none
+        if found is not None and found.env == name:
+            return found
     return listed[0] if listed else None
 
 
 def _revisions_page(
-    viewer: Viewer, name: str, build: str | None, failed: CodenvError | None = None
+    viewer: Viewer,
+    name: str,
+    build: str | None,
+    failed: CodenvError | None = None,
+    after: str | None = None,
+    limit: int = BUILDS_PAGE,
 ) -> Response:
     context = page_context(viewer, name, "revisions")
-    listed = builds.list_builds(viewer.app, viewer.actor, name)
-    shown = _shown_build(listed, build)
+    page = find_builds(viewer.app, viewer.actor, name, limit=limit, cursor=after)
+    shown = _shown_build(viewer, name, page, build)
     log, offset = ("", 0)
     if shown is not None:
         log, offset = logs.read_log(viewer.app, viewer.actor, shown.id)
+    path, size = f"/envs/{name}/revisions", None if limit == BUILDS_PAGE else limit
+    wanted = shown.id if shown else None
     return render_form(
         "env_revisions.html",
         failed,
-        builds=listed,
+        builds=page.items,
+        next_builds=page_url(path, build=wanted, limit=size, after=page.next_cursor)
+        if page.next_cursor
+        else None,
+        first_builds=page_url(path, build=wanted, limit=size) if after else None,
         revisions=revisions.list_revisions(viewer.app, viewer.actor, name),
         shown=shown,
         log=log,
@@ -189,8 +217,14 @@ def _revisions_page(
 
 
 @router.get("/envs/{name}/revisions")
-def revisions_page(name: str, viewer: ViewerDep, build: str | None = None) -> Response:
-    return _revisions_page(viewer, name, build)
+def revisions_page(
+    name: str,
+    viewer: ViewerDep,
+    build: Annotated[str | None, Query(max_length=MAX_BUILD_ID)] = None,
+    after: Annotated[str | None, Query(max_length=MAX_CURSOR)] = None,
+    limit: int = BUILDS_PAGE,
+) -> Response:
+    return _revisions_page(viewer, name, build, after=after, limit=limit)
 
 
 @router.post("/envs/{name}/builds/{build_id}/cancel")

@@ -26,6 +26,7 @@ from codenv.http.staging import read_form
 from codenv.services import envs
 from codenv.services.actor import require_create
 from codenv.services.authentication import authenticate_password
+from codenv.services.listing import ENV_STATUSES, EnvFilter, Page, find_envs
 from codenv.web import (
     admin_accounts,
     admin_node,
@@ -36,6 +37,7 @@ from codenv.web import (
     env_pages,
     request_pages,
 )
+from codenv.web.paging import PAGE_SIZE, page_url
 from codenv.web.render import (
     ConsoleRoute,
     error_page,
@@ -110,11 +112,37 @@ def logout(request: Request, form: SubmittedDep) -> Response:
 
 
 @router.get("/")
-def env_list(viewer: ViewerDep) -> Response:
-    listed = envs.list_envs(viewer.app, viewer.actor)
-    return render(
+def env_list(
+    viewer: ViewerDep,
+    prefix: str = "",
+    owner: str = "",
+    status: str = "",
+    python: str = "",
+    after: str = "",
+    limit: int = PAGE_SIZE,
+) -> Response:
+    """One page of the envs the viewer may use, filtered and paged by the database."""
+    filters = EnvFilter(owner=owner.strip(), status=status, python=python.strip(), prefix=prefix)
+    failed: CodenvError | None = None
+    page = Page([], None)
+    try:
+        page = find_envs(viewer.app, viewer.actor, filters, limit=limit, cursor=after or None)
+    except CodenvError as refused:
+        failed = refused
+    kept = {"prefix": prefix, "owner": owner, "status": status, "python": python}
+    size = None if limit == PAGE_SIZE else limit
+    return render_form(
         "envs.html",
-        envs=listed,
+        failed,
+        envs=page.items,
+        filters=kept,
+        filtered=any(kept.values()),
+        statuses=ENV_STATUSES,
+        limit=size,
+        next_url=page_url("/", **kept, limit=size, after=page.next_cursor)
+        if page.next_cursor
+        else None,
+        first_url=page_url("/", **kept, limit=size) if after else None,
         may_create=viewer.actor.may_create,
         **viewer_context(viewer),
     )
