@@ -58,3 +58,21 @@ def test_the_console_shows_the_drift(
         page = console_login(server, "admin", ADMIN_PASSWORD).get("/envs/demo/installed")
         assert page.status_code == 200
         assert "The live env has drifted" in page.text and "added beta 2.0" in page.text
+
+
+def test_a_server_sees_drift_after_it_read_the_env_once(
+    tmp_path: Path, sample_index: PackageIndex, newest: str
+) -> None:
+    """The live listing is kept while the env's site-packages is unchanged; a package
+    installed by hand changes it, so a running server sees the drift at once."""
+    with running_server(tmp_path / "home", sample_index.url) as server:
+        admin = Actor.local_admin()
+        spec = EnvSpec(python=newest, install_core_packages=False, requested="alpha\n")
+        created = envs.create_env(server.app, admin, "demo", spec)
+        server.app.queue.wait(created.build_id)
+        assert envs.show_env(server.app, admin, "demo").drift is None
+        assert envs.show_env(server.app, admin, "demo").drift is None  # from the kept listing
+        python = tmp_path / "home" / "envs" / "demo" / "current" / "bin" / "python"
+        _install_by_hand(python, sample_index.url, "beta")
+        drift = envs.show_env(server.app, admin, "demo").drift
+        assert drift is not None and drift["added"] == [{"name": "beta", "version": "2.0"}]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from codenv.backends.base import Run
 from codenv.domain.errors import CodenvError, NotFound
@@ -71,13 +75,45 @@ class _Quiet:
         return None
 
 
-def live_drift(app: Codenv, python: Path, recorded: list[dict[str, Any]]) -> Drift | None:
-    """The live env's packages against its revision's record; None when it cannot be read."""
+# The live listing of an env (a subprocess, ~20 ms) by what changes when a package is added,
+# removed or upgraded: its site-packages directory's identity and modification time.
+_LIVE: dict[tuple[str, int, int], dict[str, str]] = {}
+_LIVE_LOCK = threading.Lock()
+_LIVE_ENTRIES = 1024
+
+
+def _site_key(python: Path) -> tuple[str, int, int] | None:
+    found = sorted(python.parent.parent.glob("lib/python*/site-packages"))
     try:
-        live = app.tools.installer.installed(Run(_Quiet(), 60), python)
+        status = found[0].stat() if found else None
+    except OSError:
+        return None
+    return (str(python), status.st_ino, status.st_mtime_ns) if status else None
+
+
+def _live_versions(app: Codenv, python: Path) -> dict[str, str]:
+    key = _site_key(python)
+    with _LIVE_LOCK:
+        cached = _LIVE.get(key) if key else None
+    if cached is not None:
+        return cached
+    live = app.tools.installer.installed(Run(_Quiet(), 60), python)
+    versions = {package.name: package.version for package in live}
+    if key is not None:
+        with _LIVE_LOCK:
+            if len(_LIVE) >= _LIVE_ENTRIES:
+                _LIVE.clear()
+            _LIVE[key] = versions
+    return versions
+
+
+def live_drift(app: Codenv, python: Path, recorded: list[dict[str, Any]]) -> Drift | None:
+    """The live env's packages against its revision's record; None when it cannot be read.
+    The live listing is read again only when the env's site-packages changed."""
+    try:
+        now = _live_versions(app, python)
     except (CodenvError, OSError):
         return None
-    now = {package.name: package.version for package in live}
     return Drift(*_difference(_versions(recorded), now))
 
 
@@ -106,9 +142,15 @@ def _sorted(names: set[str]) -> list[str]:
     return sorted(names, key=str.lower)
 
 
-def _previous(rows: list[RevisionRow], number: int) -> RevisionRow | None:
-    older = [row for row in rows if row.number < number]
-    return max(older, key=lambda row: row.number) if older else None
+def _previous(session: Session, env_id: int, number: int) -> RevisionRow | None:
+    """The revision before `number`: one row, not every revision with its lock."""
+    query = (
+        select(RevisionRow)
+        .where(RevisionRow.env_id == env_id, RevisionRow.number < number)
+        .order_by(RevisionRow.number.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
 
 
 def show_installed(
@@ -126,7 +168,7 @@ def show_installed(
         row = queries.revision(session, env.id, chosen)
         if row is None:
             raise NotFound(f"code env {env.name!r} has no revision {chosen}", field="revision")
-        previous = _previous(list(env.revisions), chosen)
+        previous = _previous(session, env.id, chosen)
         python = EnvLayout.of(app.settings.envs_dir, env.name).python(chosen)
         active = chosen == env.active_revision
         shown = InstalledPackages(
