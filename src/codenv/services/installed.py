@@ -110,6 +110,8 @@ def _live_versions(app: Codenv, python: Path) -> dict[str, str]:
 def live_drift(app: Codenv, python: Path, recorded: list[dict[str, Any]]) -> Drift | None:
     """The live env's packages against its revision's record; None when it cannot be read.
     The live listing is read again only when the env's site-packages changed."""
+    if not python.exists():  # the revision's directory is gone (pruned, deleted by hand)
+        return None
     try:
         now = _live_versions(app, python)
     except (CodenvError, OSError):
