@@ -170,9 +170,12 @@ def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
         number = env.active_revision
         active = queries.revision(session, env.id, number) if number else None
         last = queries.last_build(session, env.id)
-        info = _info(app, actor, env, active, last, _base_names(app, spec))
+        info = _info(app, actor, env, active, last, [])
         recorded = list(active.installed) if active else None
-    info = replace(info, options_source=options_source(app, spec).to_dict())
+    # Out of the unit of work: they open their own (a second connection held per request
+    # exhausted the pool under 100 clients: every request waited for the pool's timeout).
+    base = _base_names(app, spec)
+    info = replace(info, base_packages=base, options_source=options_source(app, spec).to_dict())
     if info.active_revision is None or recorded is None:
         return info
     python = EnvLayout.of(app.settings.envs_dir, info.name).python(info.active_revision)
