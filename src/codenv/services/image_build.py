@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -44,7 +45,8 @@ from codenv.services.image_push import (
     push_image,
 )
 from codenv.services.images import selection_of
-from codenv.storage.models import BuildRow, CodeEnvRow, ImageRow, RevisionRow, utcnow
+from codenv.storage import queries
+from codenv.storage.models import BuildRow, CodeEnvRow, ImageRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,17 @@ def _load(app: Codenv, build_id: str) -> ImageJob:
         env = session.get(CodeEnvRow, image.env_id) if image and image.env_id else None
         if image is None or env is None:
             raise NotFound("the image's code env was deleted", field="name")
-        revision = session.scalar(
-            select(RevisionRow).where(
-                RevisionRow.env_id == env.id, RevisionRow.number == image.revision
-            )
-        )
+        revision = queries.revision(session, env.id, image.revision)
         if revision is None or revision.pruned:
             raise Conflict(
                 f"revision {image.revision} of {env.name!r} was pruned", field="revision"
             )
-        return ImageJob(
+        config_name = image.config
+        make = partial(
+            ImageJob,
             build_id=build_id,
             env_name=env.name,
             revision=image.revision,
-            config=container_config(app, image.config),
             resources=selection_of(env).resources,
             plan=dict(revision.plan),
             lock=revision.lock,
@@ -92,6 +91,8 @@ def _load(app: Codenv, build_id: str) -> ImageJob:
             repository=image.repository,
             tag=image.tag,
         )
+    # Out of the unit of work: it opens its own (one connection per job at a time).
+    return make(config=container_config(app, config_name))
 
 
 # Where an image build's box shows the node's wheels (the core package): a path every node

@@ -4,6 +4,7 @@ pushed are mounted across repositories), and deleting images by digest."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,6 @@ def load_base(config: ContainerConfig, log: Log) -> Base:
             manifest = _manifest_json(client, ref.repository, chosen.digest)
         config_descriptor = manifest_config(manifest)
         raw = client.read_blob(ref.repository, config_descriptor.digest, max_bytes=MAX_CONFIG_BYTES)
-    import json
-
     image = BaseImage(config=json.loads(raw), layers=manifest_layers(manifest), layer_paths={})
     return Base(image, ref)
 
@@ -81,8 +80,6 @@ def _base_endpoint(config: ContainerConfig, ref: ImageRef) -> RegistryEndpoint:
 
 
 def _manifest_json(client: RegistryClient, repository: str, reference: str) -> dict[str, Any]:
-    import json
-
     fetched = client.get_manifest(repository, reference, MANIFESTS)
     loaded: dict[str, Any] = json.loads(fetched.body)
     return loaded
