@@ -22,6 +22,8 @@ from codenv.domain.limits import (
 )
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
+DEFAULT_LEASE_SECONDS = 30
+DEFAULT_BUILD_QUEUE = "codenv-builds"
 # The size settings: field → (environment variable, default). Every one is named in the
 # errors that apply it, so that a refused user knows what an administrator can raise.
 LIMIT_SETTINGS = {
@@ -58,6 +60,12 @@ class Settings:
     max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
     # The most one env's resources dir may hold after an upload; 0: no quota.
     resources_quota_bytes: int = DEFAULT_RESOURCES_QUOTA_BYTES
+    # How long a worker's claim on a build lasts unless its heartbeat renews it.
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    # The broker of the build queue (Celery); None: builds run in the server's own threads.
+    broker_url: str | None = None
+    # The broker queue builds are sent to (and `codenv worker` reads by default).
+    build_queue: str = DEFAULT_BUILD_QUEUE
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -181,6 +189,12 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         seed_packages=_flag(
             env.get("CODENV_SEED_PACKAGES", code_envs.get("seedPackages", True)), "seed_packages"
         ),
+        lease_seconds=max(
+            3,
+            _positive_int(env.get("CODENV_LEASE_SECONDS", DEFAULT_LEASE_SECONDS), "lease_seconds"),
+        ),
+        broker_url=env.get("CODENV_BROKER_URL") or None,
+        build_queue=env.get("CODENV_BUILD_QUEUE") or DEFAULT_BUILD_QUEUE,
         **_limits(env),
     )
 
