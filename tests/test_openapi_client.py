@@ -24,6 +24,7 @@ from codenv.services import (
     access_views,
     bundle_import,
     containers,
+    env_listing,
     envs,
     images,
     installed,
@@ -206,6 +207,7 @@ def _fields(view: type) -> list[str]:
 MIRRORS: list[tuple[type, list[str]]] = [
     (responses.Build, _fields(views.BuildInfo)),
     (responses.Env, _fields(views.EnvInfo)),
+    (responses.EnvSummary, _fields(env_listing.EnvSummary)),
     (responses.Capabilities, _fields(views.Capabilities)),
     (responses.UpdateResult, _fields(views.UpdateResult)),
     (responses.Revision, _fields(views.RevisionInfo)),

@@ -21,11 +21,11 @@ from sqlalchemy import event, insert, select
 
 from codenv.backends.fake import FakeInstaller
 from codenv.domain.errors import InvalidInput
-from codenv.services import accounts, audit, builds, envs, listing, requests, revisions
+from codenv.services import accounts, audit, builds, env_listing, envs, listing, requests, revisions
 from codenv.services.actor import Actor, may_use
 from codenv.services.app import Codenv, open_codenv
+from codenv.services.env_listing import EnvFilter, find_envs
 from codenv.services.installed import show_installed
-from codenv.services.listing import EnvFilter, find_envs
 from codenv.settings import load_settings
 from codenv.storage.models import (
     AuditRow,
@@ -204,9 +204,10 @@ def test_every_read_makes_as_many_queries_for_1000_envs_as_for_10(app: Codenv) -
     seed(app, 10, 990)
     large = {label: count_queries(app, read) for label, read in READS.items()}
     assert large == small
-    # The list is one statement (and one for the grants, for a user who is no administrator).
-    assert small["list (admin)"] == small["page (admin)"] == 1
-    assert small["list (member)"] == small["page (member)"] == 2
+    # A page is one statement (the caller's grants are a column of it); the unpaged list, with
+    # specs, one more for the grants of a user who is no administrator.
+    assert small["list (admin)"] == small["page (admin)"] == small["page (member)"] == 1
+    assert small["list (member)"] == 2
     assert max(small.values()) <= 5, small
 
 
@@ -222,7 +223,7 @@ def _all_pages(app: Codenv, actor: Actor, **options: Any) -> list[str]:
         cursor = page.next_cursor
 
 
-@pytest.mark.parametrize("sort", list(listing.ENV_SORTS))
+@pytest.mark.parametrize("sort", list(env_listing.ENV_SORTS))
 def test_pages_show_every_env_once_in_order(app: Codenv, sort: str) -> None:
     seed(app, 0, 250)
     names = _all_pages(app, ADMIN, limit=40, sort=sort)
@@ -270,7 +271,12 @@ def test_the_list_shows_each_user_exactly_the_envs_they_may_use(app: Codenv) -> 
         for actor in (ADMIN, MEMBER, LONER, UPDATER, MANAGER, Actor(name="nobody")):
             usable = sorted((env.name for env in rows if may_use(actor, env)), key=str.casefold)
             assert _all_pages(app, actor, limit=33) == usable, actor.name
-            assert [info.name for info in envs.list_envs(app, actor)] == usable
+            every = envs.list_envs(app, actor)
+            assert [info.name for info in every] == usable
+            # What the caller may do with each env: the page's grants column agrees with the
+            # rules of services.actor, applied to the full rows.
+            page = find_envs(app, actor, limit=500).items
+            assert [row.capabilities for row in page] == [info.capabilities for info in every]
 
 
 def test_list_rows_match_show_and_never_look_at_the_live_env(
@@ -290,6 +296,11 @@ def test_list_rows_match_show_and_never_look_at_the_live_env(
     assert listed["env00004"].status == "out of date"
     paged = find_envs(app, ADMIN, limit=12).to_dict()
     assert [item["name"] for item in paged["items"]] == [info.name for info in listed.values()]
+    # A page's row is the full row without the spec and what only `show` tells.
+    for item in paged["items"]:
+        full = listed[item["name"].lower()].to_dict()
+        assert "spec" not in item and "path" not in item
+        assert item == {key: full[key] for key in item}
 
 
 def test_other_lists_page_and_filter(app: Codenv) -> None:

@@ -10,7 +10,8 @@ from codenv.domain.errors import InvalidInput
 from codenv.services import listing
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
-from codenv.services.listing import EnvFilter, Page, find_envs
+from codenv.services.env_listing import EnvFilter, find_envs
+from codenv.services.listing import Page
 from codenv.storage.queries import decode_cursor, encode_cursor
 
 

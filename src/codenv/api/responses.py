@@ -115,6 +115,23 @@ class Env(TypedDict):
 
 
 @closed
+class EnvSummary(TypedDict):
+    """A row of a page of envs: an Env without its spec and what only `show` tells."""
+
+    name: str
+    owner: str
+    status: str
+    python: str
+    interpreter: str | None
+    active_revision: int | None
+    spec_differs: bool
+    size_bytes: int
+    created_at: str | None
+    last_build: Build | None
+    capabilities: Capabilities
+
+
+@closed
 class Created(TypedDict):
     env: str
     build_id: str
@@ -306,7 +323,7 @@ class ImageBuilds(TypedDict):
 # is the last).
 @closed
 class EnvPage(TypedDict):
-    items: list[Env]
+    items: list[EnvSummary]
     next_cursor: str | None
 
 

@@ -41,9 +41,10 @@ from codenv.domain.names import revision_of
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.http.deps import Caller
 from codenv.http.params import Offset, RevisionQuery, RowId
-from codenv.services import builds, envs, listing, logs, permissions, revisions
+from codenv.services import builds, env_listing, envs, listing, logs, permissions, revisions
+from codenv.services.env_listing import EnvFilter
 from codenv.services.installed import show_installed
-from codenv.services.listing import DEFAULT_LIMIT, EnvFilter
+from codenv.services.listing import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/api/v1", tags=["envs"], generate_unique_id_function=operation_id)
 
@@ -72,7 +73,7 @@ def list_envs(
     if filters == EnvFilter() and sort == "name" and not wants_page(limit, cursor):
         return [info.to_dict() for info in envs.list_envs(call.app, call.actor)]
     return listed(
-        lambda size, after: listing.find_envs(
+        lambda size, after: env_listing.find_envs(
             call.app, call.actor, filters, limit=size, cursor=after, sort=sort
         ),
         limit,

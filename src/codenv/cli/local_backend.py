@@ -81,12 +81,12 @@ class LocalBackend(Backend):
         return [info.to_dict() for info in envs.list_envs(self.app, self.actor)]
 
     def env_page(self, query: dict[str, Any]) -> dict[str, Any]:
-        from codenv.services import listing
+        from codenv.services import env_listing, listing
 
-        filters = listing.EnvFilter(
+        filters = env_listing.EnvFilter(
             **{key: query.get(key) for key in ("owner", "status", "python", "prefix")}
         )
-        return listing.find_envs(
+        return env_listing.find_envs(
             self.app,
             self.actor,
             filters,

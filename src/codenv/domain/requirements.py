@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -151,6 +152,8 @@ def parse_requested(text: str, *, field: str = "requested") -> tuple[Requirement
     return tuple(_parse_one(number, line, field) for number, line in logical_lines(text))
 
 
+# Parsed again for every env shown (its base packages): the same few lines, kept.
+@lru_cache(maxsize=4096)
 def requirement_name(line: str) -> str | None:
     """The canonical project name of a named requirement line, or None."""
     try:

@@ -79,16 +79,22 @@ def owns(actor: Actor, env: CodeEnvRow) -> bool:
 
 def env_level(actor: Actor, env: CodeEnvRow) -> int:
     """The actor's level on `env` (NONE … FULL); the env's grants are loaded with it."""
+    granted = NONE
+    if not (actor.manages_all or owns(actor, env)):  # then the grants change nothing
+        keys = actor.group_keys
+        levels = (LEVELS.get(g.level, NONE) for g in env.grants if g.group.name_key in keys)
+        granted = max(levels, default=NONE)
+    return level_of(actor, env.owner, env.usable_by_all, granted)
+
+
+def level_of(actor: Actor, owner: str, usable_by_all: bool, granted: int) -> int:
+    """The actor's level on an env of `owner`, given the highest level granted to the
+    actor's groups on it (what a page of envs reads as one column)."""
     if actor.manages_all:
         return FULL
-    if owns(actor, env):
+    if name_key(owner) == name_key(actor.name):
         return MANAGE_USERS
-    level = USE if env.usable_by_all else NONE
-    keys = actor.group_keys
-    for grant in env.grants:
-        if grant.group.name_key in keys:
-            level = max(level, LEVELS.get(grant.level, NONE))
-    return level
+    return max(USE if usable_by_all else NONE, granted)
 
 
 def require_admin(actor: Actor, what: str) -> None:

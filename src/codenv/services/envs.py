@@ -109,12 +109,12 @@ def save_spec(app: Codenv, actor: Actor, name: str, changes: SpecChanges) -> Env
 LAST_UPDATE_FAILED = "ready · last update failed"
 
 
-def env_status(env: CodeEnvRow, last: BuildInfo | None, spec_differs: bool) -> str:
+def env_status(active_revision: int | None, last: BuildInfo | None, spec_differs: bool) -> str:
     """What a user may rely on: an env whose last update failed still runs its active
     revision ("ready · last update failed"); only one that never built is "failed"."""
     if last and not last.finished:
         return "building"
-    if env.active_revision is None:
+    if active_revision is None:
         return "failed" if last and last.status == "failed" else "not built"
     if last and last.status == "failed":
         return LAST_UPDATE_FAILED
@@ -134,7 +134,7 @@ def _info(
     return EnvInfo(
         name=env.name,
         owner=env.owner,
-        status=env_status(env, last, spec_differs),
+        status=env_status(env.active_revision, last, spec_differs),
         spec=masked_spec(env.spec),
         base_packages=base,
         python=env.spec["python"],
@@ -150,11 +150,10 @@ def _info(
 
 
 def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
-    from codenv.services.interpreters import discovery
-    from codenv.services.plans import spec_context
+    from codenv.services.plans import core_requirement
 
-    context = spec_context(app, discovery(app))
-    base = base_packages(spec, context.core_version, context.core_line, context.seed_packages)
+    version, line, _wheel = core_requirement(app)
+    base = base_packages(spec, version, line, app.settings.seed_packages)
     return [package.requirement for package in base]
 
 
@@ -186,7 +185,7 @@ def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
 def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
     """Every env the actor may use, by name: 2 queries whatever their number (see
     `services.listing`, which also pages and filters them); never the live env."""
-    from codenv.services.listing import all_envs
+    from codenv.services.env_listing import all_envs
 
     return all_envs(app, actor)
 

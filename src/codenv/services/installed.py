@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from codenv.domain.errors import CodenvError, NotFound
 from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import Actor, env_for
 from codenv.services.app import Codenv
+from codenv.services.views import plain
 from codenv.storage import queries
 from codenv.storage.models import RevisionRow
 
@@ -133,7 +134,7 @@ class InstalledPackages:
     drift: Drift | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 def _versions(packages: list[dict[str, Any]]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from codenv.domain.install_options import (
@@ -92,16 +93,22 @@ def local_source_roots(app: Codenv) -> tuple[str, ...]:
     return tuple(os.path.realpath(root) for root in roots if isinstance(root, str) and root)
 
 
-def spec_context(app: Codenv, found: Discovery) -> NodeSpecContext:
+def core_requirement(app: Codenv) -> tuple[str, str, Path]:
+    """The core package's version, its requirement line and its wheel on this node."""
     core_wheel = ensure_core_wheel(app.settings.wheels_dir)
+    return core_package_version(), f"codenv-runtime @ {core_wheel.as_uri()}", core_wheel
+
+
+def spec_context(app: Codenv, found: Discovery) -> NodeSpecContext:
+    core_version, core_line, core_wheel = core_requirement(app)
     return NodeSpecContext(
         installed_pythons=found.minors(),
         catalog=app.catalog,
         inspect_path=inspect_path,
         local_source_roots=local_source_roots(app),
         seed_packages=app.settings.seed_packages,
-        core_version=core_package_version(),
-        core_line=f"codenv-runtime @ {core_wheel.as_uri()}",
+        core_version=core_version,
+        core_line=core_line,
         core_wheel=str(core_wheel),
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,28 @@ def as_utc(moment: datetime | None) -> datetime | None:
 def _iso(moment: datetime | None) -> str | None:
     aware = as_utc(moment)
     return aware.isoformat(timespec="milliseconds") if aware else None
+
+
+def plain(view: Any) -> dict[str, Any]:
+    """A view (a dataclass) as JSON-ready values. Unlike `dataclasses.asdict`, dicts and
+    strings are shared, not deep-copied: views are frozen, and a page of envs spent most of
+    its time copying specs."""
+    kind: type = type(view)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(item.name for item in fields(kind))
+    return {name: _plain_value(getattr(view, name)) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | dict):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain_value(item) for item in value]
+    return plain(value) if is_dataclass(value) else value
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,7 @@ class BuildInfo:
         return self.status in ("succeeded", "failed", "cancelled")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(frozen=True)
@@ -120,7 +142,7 @@ class RevisionInfo:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(frozen=True)
@@ -135,7 +157,10 @@ class Capabilities:
 
     @classmethod
     def of(cls, actor: Actor, env: CodeEnvRow) -> Capabilities:
-        level = env_level(actor, env)
+        return cls.of_level(env_level(actor, env))
+
+    @classmethod
+    def of_level(cls, level: int) -> Capabilities:
         return cls(
             may_use=level >= USE,
             may_update=level >= UPDATE,
@@ -168,9 +193,7 @@ class EnvInfo:
     options_source: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["last_build"] = self.last_build.to_dict() if self.last_build else None
-        return data
+        return plain(self)
 
 
 @dataclass(frozen=True)
@@ -181,4 +204,4 @@ class UpdateResult:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 # The newest migration; checked cheaply at start-up so Alembic is loaded only to upgrade.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0013"
+# As many as the server's threads that read at once (anyio's default pool is 40).
+SQLITE_POOL_SIZE = 20
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,7 +30,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # Connections are kept, not closed past a small pool: a new SQLite connection parses
+        # the whole schema at its first statement, which cost more than a page's query.
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -26,7 +26,8 @@ from codenv.http.staging import read_form
 from codenv.services import envs
 from codenv.services.actor import require_create
 from codenv.services.authentication import authenticate_password
-from codenv.services.listing import ENV_STATUSES, EnvFilter, Page, find_envs
+from codenv.services.env_listing import ENV_STATUSES, EnvFilter, find_envs
+from codenv.services.listing import Page
 from codenv.web import (
     admin_accounts,
     admin_node,
