@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import errno
+import multiprocessing
 import os
 import socket
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codenv.cli.context import state
 from codenv.domain.errors import Conflict, InvalidInput
+from codenv.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from codenv.services.app import Codenv
@@ -45,8 +49,6 @@ def serve(
 ) -> None:
     """Start the server. On the first start it creates the administrator `admin` and prints a
     one-time password (or takes it from CODENV_ADMIN_PASSWORD)."""
-    from codenv.services.accounts import ensure_initial_admin
-
     count = default_workers() if workers is None else workers
     if not 1 <= count <= MAX_WORKERS:
         raise InvalidInput(
@@ -54,9 +56,46 @@ def serve(
         )
     _check_port_free(host, port)
     cli = state()
-    # Migrations, start-up recovery and the initial admin happen here, once, before any
-    # worker starts (workers recover too, but find nothing left to do).
-    app = cli.open()
+    if count == 1:
+        app = cli.open()
+        _prepare_home(app, host, port, count)
+        _serve_here(app, host, port)
+        return
+    if cli.url:
+        cli.open()  # refused: a server runs on the node itself
+    # Migrations, start-up recovery and the initial admin happen once, before any worker
+    # starts, in a process of their own: the supervisor of the workers then holds none of
+    # codenv's modules (some 70 MB) for as long as it serves.
+    preparing = multiprocessing.get_context("spawn").Process(
+        target=_prepare_child, args=(cli.home, host, port, count)
+    )
+    preparing.start()
+    preparing.join()
+    if preparing.exitcode != 0:
+        raise typer.Exit(preparing.exitcode or 1)
+    _serve_workers(load_settings(cli.home), host, port, count)
+
+
+def _prepare_child(home: Path | None, host: str, port: int, count: int) -> None:
+    """The preparation, in its own process: its errors end as the CLI's do (one line)."""
+    from codenv.cli.main import report
+
+    cli = state()
+    cli.home = home
+    try:
+        try:
+            _prepare_home(cli.open(), host, port, count)
+        finally:
+            cli.close()
+    except Exception as error:
+        sys.exit(report(error))
+
+
+def _prepare_home(app: Codenv, host: str, port: int, count: int) -> None:
+    """The initial administrator (its one-time password printed once) and the banner."""
+    from codenv.services.accounts import ensure_initial_admin
+
+    cli = state()
     name, password = ensure_initial_admin(app, os.environ.get(ADMIN_PASSWORD_VARIABLE))
     if password is not None and ADMIN_PASSWORD_VARIABLE not in os.environ:
         cli.err.print(
@@ -69,10 +108,6 @@ def serve(
     cli.err.print(
         f"codenv serving {app.settings.home} on http://{host}:{port}{plural}", highlight=False
     )
-    if count == 1:
-        _serve_here(app, host, port)
-    else:
-        _serve_workers(app, host, port, count)
 
 
 def _serve_here(app: Codenv, host: str, port: int) -> None:
@@ -87,18 +122,14 @@ def _serve_here(app: Codenv, host: str, port: int) -> None:
     uvicorn.run(served, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
-def _serve_workers(app: Codenv, host: str, port: int, count: int) -> None:
+def _serve_workers(settings: Settings, host: str, port: int, count: int) -> None:
     """`count` processes, each opening its own context (engine, build threads) from the
     environment: uvicorn starts them fresh (spawn), so nothing open here is shared."""
     import uvicorn
 
-    from codenv.http.app import worker_environment
-
-    environment = worker_environment(app.settings, count)
-    app.close()
     # The workers need no admin password: keep it out of their environment.
     os.environ.pop(ADMIN_PASSWORD_VARIABLE, None)
-    os.environ.update(environment)
+    os.environ.update(worker_environment(settings, count))
     config = uvicorn.Config(
         "codenv.http.app:create_app_from_env",
         factory=True,
@@ -120,6 +151,15 @@ def _serve_workers(app: Codenv, host: str, port: int, count: int) -> None:
         pass
     finally:
         listening.close()
+
+
+def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
+    """The variables a worker needs to open the same home: the node's build threads are
+    shared out between the workers (each runs at least one build at a time)."""
+    return {
+        "CODENV_HOME": str(settings.home),
+        "CODENV_MAX_PARALLEL_BUILDS": str(max(1, settings.max_parallel_builds // workers)),
+    }
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

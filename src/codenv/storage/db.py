@@ -25,6 +25,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # 256 KiB of pages per connection, not SQLite's 2 MB: a server keeps a pool of them and
+    # the OS caches the file anyway (2 workers' memory: 275 -> 213 MB at 1,000 envs).
+    cursor.execute("PRAGMA cache_size=-256")
     cursor.close()
 
 
