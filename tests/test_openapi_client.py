@@ -258,6 +258,8 @@ def test_a_key_the_type_lacks_fails_loudly_instead_of_being_dropped() -> None:
         "finished_at": None,
         "duration_seconds": None,
         "kind": "update",
+        "worker": None,
+        "host": None,
     }
     adapter = TypeAdapter(responses.Build)
     assert (

@@ -4,9 +4,11 @@ and recovery of builds whose process died."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.authentication import load_actor
 from codenv.services.recovery import recover
-from codenv.storage.models import BuildRow
+from codenv.storage.models import BuildRow, utcnow
 from fast.conftest import open_fake
 
 
@@ -184,10 +186,15 @@ def test_a_build_whose_process_died_is_failed_at_start_up(
     with app.db.session() as session:
         row = session.get(BuildRow, build_id)
         assert row is not None
-        row.status, row.holder = "running", f"{os.uname().nodename}:999999:1"
+        # Claimed here by a process now gone; its lease has long to run: this host knows.
+        host = socket.gethostname()
+        row.status, row.holder = "running", f"{host}:999999:1"
+        row.worker, row.host = f"codenv-999999@{host}", host
+        row.lease_expires_at = utcnow() + timedelta(hours=1)
     app.close()
     reopened = open_fake(tmp_path / "home", fake)
     build = builds.get_build(reopened, admin, build_id)
     assert build.status == "failed"
     assert build.error is not None and "stopped before it finished" in build.error
+    assert f"codenv-999999@{host} on host {host}" in build.error
     reopened.close()

@@ -37,6 +37,8 @@ class Build(TypedDict):
     finished_at: str | None
     duration_seconds: float | None
     kind: str
+    worker: str | None
+    host: str | None
 
 
 @closed

@@ -177,7 +177,7 @@ def revisions_table(revisions: Sequence[dict[str, Any]]) -> Table:
 
 
 def builds_table(builds: Sequence[dict[str, Any]]) -> Table:
-    table = _table("build", "status", "revision", "by", "created", "duration")
+    table = _table("build", "status", "revision", "by", "created", "duration", "worker")
     for build in builds:
         seconds = build["duration_seconds"]
         duration = f"{seconds:.1f} s" if seconds is not None else ""
@@ -188,6 +188,7 @@ def builds_table(builds: Sequence[dict[str, Any]]) -> Table:
             build["requested_by"],
             build["created_at"] or "",
             duration,
+            build.get("worker") or "",  # "celery@host-a"; none before a worker claimed it
         )
     return table
 

@@ -4,12 +4,10 @@ the resources init script, record the outcome. Never raises for a build that fai
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
-from types import TracebackType
 
 from codenv.backends.base import Run
 from codenv.builds.executor import BuildOutcome, execute
@@ -20,7 +18,7 @@ from codenv.domain.errors import BuildCancelled, CodenvError, Conflict, NotFound
 from codenv.domain.install_options import parse_options, to_tokens
 from codenv.domain.spec import EnvSpec
 from codenv.envdirs.layout import EnvLayout
-from codenv.jobs.liveness import holder_alive, holder_token
+from codenv.jobs.liveness import holder_token
 from codenv.sandbox import SandboxPolicy
 from codenv.services.activation import settle_env
 from codenv.services.app import Codenv
@@ -32,23 +30,25 @@ from codenv.services.build_input import (
     init_script_input,
     prepare_build,
 )
-from codenv.services.builds import log_path
 from codenv.services.import_input import prepare_import
+from codenv.services.leases import BuildWatch, claim, free_stale_slot
+from codenv.services.log_store import open_build_log
 from codenv.services.node_settings import OFF, sandbox_mode
+from codenv.services.slots import lease_until
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 
 Box = SandboxPolicy | None
 SLOT_POLL_SECONDS = 0.25
-CANCEL_POLL_SECONDS = 0.5
 
 
 def _claim(app: Codenv, build_id: str) -> BuildRequest | None:
+    """The build, claimed by this process (None: not claimable, e.g. a redelivered task)."""
+    if not claim(app, build_id):
+        return None
     with app.db.session() as session:
-        row = session.get(BuildRow, build_id)
-        if row is None or row.status != BuildStatus.QUEUED or row.env_id is None:
-            return None
-        row.holder = holder_token()
+        row = session.get_one(BuildRow, build_id)
+        assert row.env_id is not None  # a claim needs an env
         kind = BuildKind(row.kind)
         return BuildRequest(
             row.id, row.env_id, row.env_name, kind, row.upgrade_all, row.rebuild, row.requested_by
@@ -74,50 +74,35 @@ def _move(app: Codenv, build_id: str, status: BuildStatus, **values: object) -> 
             setattr(row, key, value)
 
 
-class CancelWatch:
-    """Turns a cancel request recorded on the build's row (by any process) into an event."""
-
-    def __init__(self, app: Codenv, build_id: str) -> None:
-        self.event = threading.Event()
-        self._app, self._build_id = app, build_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self) -> threading.Event:
-        self._thread.start()
-        return self.event
-
-    def __exit__(
-        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(CANCEL_POLL_SECONDS):
-            with self._app.db.session() as session:
-                row = session.get(BuildRow, self._build_id)
-                if row is None or row.cancel_requested:
-                    self.event.set()
-                    return
-
-
 def _wait_for_build_slot(
-    app: Codenv, build: BuildRequest, log: BuildLog, cancelled: threading.Event
+    app: Codenv, build: BuildRequest, log: BuildLog, watch: BuildWatch
 ) -> None:
     announced = False
-    while not queries.take_build_slot(app.db, build.env_id, build.build_id, holder_token()):
-        with app.db.session() as session:
-            slot = queries.build_slot(session, build.env_id)
-            if slot is not None and not holder_alive(slot.holder):
-                session.delete(slot)
-                continue
-        if cancelled.is_set():
-            raise BuildCancelled("the build was cancelled while it waited for another build")
+    holder = holder_token()
+    while not queries.take_build_slot(
+        app.db, build.env_id, build.build_id, holder, lease_until(app)
+    ):
+        if free_stale_slot(app, build.env_id):
+            continue
+        if watch.event.is_set():
+            raise BuildCancelled(
+                watch.lost or "the build was cancelled while it waited for another build"
+            )
         if not announced:
             log.step("waiting", "another build of this env is running")
             announced = True
         time.sleep(SLOT_POLL_SECONDS)
+    watch.holds_slot = True
+
+
+def _start(app: Codenv, build_id: str) -> None:
+    """Running, if still this process's claim (another may hold it if this one's expired)."""
+    with app.db.session() as session:
+        row = session.get_one(BuildRow, build_id)
+        if row.holder != holder_token():
+            raise BuildCancelled("another worker claimed this build after this one's lease expired")
+        row.status = check_transition(row.status, BuildStatus.RUNNING)
+        row.started_at = utcnow()
 
 
 def run_build(app: Codenv, build_id: str) -> None:
@@ -125,33 +110,42 @@ def run_build(app: Codenv, build_id: str) -> None:
     build = _claim(app, build_id)
     if build is None:
         return
-    log = BuildLog(log_path(app, build_id))
+    log = open_build_log(app, build_id)
     built: int | None = None  # a new revision, whose images are queued once the slot is free
-    with CancelWatch(app, build_id) as cancelled:
+    with BuildWatch(app, build_id) as watch:
         try:
-            _wait_for_build_slot(app, build, log, cancelled)
-            _move(app, build_id, BuildStatus.RUNNING, started_at=utcnow())
-            run = Run(log, app.settings.build_timeout_seconds, cancelled)
+            _wait_for_build_slot(app, build, log, watch)
+            _start(app, build_id)
+            run = Run(log, app.settings.build_timeout_seconds, watch.event)
             if build.kind is BuildKind.INIT:
                 _run_init(app, build, log, run)
             elif build.kind is BuildKind.IMAGE:
                 _build_image(app, build, log, run)
             else:
                 built = _build_revision(app, build, log, run)
-        except BuildCancelled as error:
-            _end(app, build, log, BuildStatus.CANCELLED, error.message)
         except CodenvError as error:
-            _end(app, build, log, BuildStatus.FAILED, error.message)
+            _end(app, build, log, *_outcome(watch, error))
         except Exception as error:
             log.write(traceback.format_exc())
             _end(app, build, log, BuildStatus.FAILED, f"internal error: {error!r}")
         finally:
-            with app.db.session() as session:
-                queries.release_build_slot(session, build_id)
+            if watch.holds_slot:  # a slot of this build id held by another claimer stays
+                with app.db.session() as session:
+                    queries.release_build_slot(session, build_id)
             shutil.rmtree(app.settings.imports_dir / build_id, ignore_errors=True)
             if built is not None:
                 _queue_images(app, build, built, log)
             log.close()
+
+
+def _outcome(watch: BuildWatch, error: CodenvError) -> tuple[BuildStatus, str]:
+    # A lost lease stops the build as a cancel does (however its steps fail when stopped),
+    # but it failed: no one cancelled it.
+    if watch.lost:
+        return BuildStatus.FAILED, watch.lost
+    if isinstance(error, BuildCancelled):
+        return BuildStatus.CANCELLED, error.message
+    return BuildStatus.FAILED, error.message
 
 
 def _has_active(app: Codenv, env_id: int) -> bool:
@@ -175,7 +169,12 @@ def _end(
     log.write(message)
     with app.db.session() as session:
         row = session.get(BuildRow, build.build_id)
-        if row is not None and not BuildStatus(row.status).finished:
+        # Not a build reaped, or claimed again by another worker, meanwhile.
+        if (
+            row is not None
+            and row.holder == holder_token()
+            and not BuildStatus(row.status).finished
+        ):
             row.status = check_transition(row.status, status)
             row.step, row.error, row.finished_at = status.value, message, utcnow()
 

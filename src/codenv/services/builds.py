@@ -8,10 +8,9 @@ import uuid
 from pathlib import Path
 
 from codenv.domain.builds import BuildKind, BuildStatus, check_transition
-from codenv.domain.errors import Conflict, NotFound, PermissionDenied
+from codenv.domain.errors import Conflict, NotFound, PermissionDenied, Unavailable
 from codenv.domain.spec import EnvSpec
-from codenv.jobs.liveness import holder_token
-from codenv.jobs.queue import DetachedProcessQueue
+from codenv.jobs.liveness import queue_holder
 from codenv.services.actor import UPDATE, Actor, env_for, may_use, require_update
 from codenv.services.app import Codenv
 from codenv.services.audit import record
@@ -41,8 +40,7 @@ def enqueue_build(
     """Queue a build; `build_id` when the caller staged its input under that id already."""
     require_sandbox(app)
     build_id = build_id or uuid.uuid4().hex
-    # A detached worker claims the build itself; until then no process is its holder.
-    holder = "" if isinstance(app.queue, DetachedProcessQueue) else holder_token()
+    holder = queue_holder(app.queue)
     with app.db.session() as session:
         session.add(
             BuildRow(
@@ -57,8 +55,21 @@ def enqueue_build(
                 holder=holder,
             )
         )
-    app.queue.submit(build_id)
+    try:
+        app.queue.submit(build_id)
+    except Unavailable as error:
+        # No worker will ever hear of it, and a queued build waits for one forever.
+        _fail_unsent(app, build_id, error.message)
+        raise
     return build_id
+
+
+def _fail_unsent(app: Codenv, build_id: str, message: str) -> None:
+    with app.db.session() as session:
+        row = session.get(BuildRow, build_id)
+        if row is not None and row.status == BuildStatus.QUEUED:
+            row.status = check_transition(row.status, BuildStatus.FAILED)
+            row.step, row.error, row.finished_at = "failed", message, utcnow()
 
 
 def request_update(

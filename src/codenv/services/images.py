@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from codenv.domain.builds import BuildKind, BuildStatus
 from codenv.domain.containers import ContainerConfig, ContainerSelection, image_tag
 from codenv.domain.errors import CodenvError, Conflict, InvalidInput, NotFound
-from codenv.jobs.liveness import holder_token
-from codenv.jobs.queue import DetachedProcessQueue
+from codenv.jobs.liveness import queue_holder
 from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
 from codenv.services.audit import record
@@ -184,7 +183,7 @@ def _queue_image(
     """An image build's rows: the build (kind image) and the image it makes (kept across
     rebuilds of the same revision and config: its digest stays until a new push)."""
     build_id = uuid.uuid4().hex
-    holder = "" if isinstance(app.queue, DetachedProcessQueue) else holder_token()
+    holder = queue_holder(app.queue)
     session.add(
         BuildRow(
             id=build_id,

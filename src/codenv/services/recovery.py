@@ -1,6 +1,8 @@
-"""Start-up recovery: builds whose process died are failed, their leftovers removed, and every
-env left unsettled made to agree with the database (the source of truth): its `current`
-link, env vars, kernelspec and pruning (services.activation)."""
+"""Start-up recovery, in every process that opens the home: claimed builds whose lease expired
+or whose process here died are failed and their leftovers here removed (services.leases),
+old scratch swept, and every env left unsettled made to agree with the database (the source
+of truth): its `current` link, env vars, kernelspec and pruning (services.activation).
+Queued builds are left queued: they never expire."""
 
 from __future__ import annotations
 
@@ -9,70 +11,24 @@ import logging
 import shutil
 import time
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
-
-from codenv.builds.logs import BuildLog
-from codenv.domain.builds import BuildStatus, check_transition
-from codenv.envdirs.layout import EnvLayout
-from codenv.jobs.liveness import holder_alive
+from codenv.domain.builds import BuildStatus
 from codenv.services.activation import settle_env, unsettled_envs
 from codenv.services.app import Codenv
-from codenv.services.views import as_utc
-from codenv.storage import queries
-from codenv.storage.models import BuildRow, BuildSlotRow, CodeEnvRow, utcnow
+from codenv.services.leases import reap_expired
+from codenv.storage.models import BuildRow
 
 logger = logging.getLogger(__name__)
-# A build handed to a detached worker has no holder until that worker starts.
-UNCLAIMED_GRACE = timedelta(minutes=5)
 # Export and import scratch older than this belongs to no running process.
 SCRATCH_AGE = timedelta(days=1)
-DIED = (
-    "the process running this build stopped before it finished (killed or crashed); "
-    "the active revision is unchanged"
-)
-
-
-def _is_orphan(build: BuildRow, now: datetime) -> bool:
-    if build.holder:
-        return not holder_alive(build.holder)
-    created = as_utc(build.created_at) or now
-    return now - created > UNCLAIMED_GRACE
-
-
-def _fail_orphans(app: Codenv) -> None:
-    now = datetime.now(UTC)
-    with app.db.session() as session:
-        for build in queries.unfinished_builds(session):
-            if not _is_orphan(build, now):
-                continue
-            build.status = check_transition(build.status, BuildStatus.FAILED)
-            build.step, build.error, build.finished_at = "failed", DIED, utcnow()
-            queries.release_build_slot(session, build.id)
-            env = session.get(CodeEnvRow, build.env_id) if build.env_id else None
-            layout = EnvLayout.of(app.settings.envs_dir, build.env_name)
-            layout.drop_staged(build.id)
-            number = build.revision
-            if env and number is not None and queries.revision(session, env.id, number) is None:
-                layout.remove_revision(number)
-            log = BuildLog(app.settings.builds_dir / f"{build.id}.log")
-            log.step("failed", DIED)
-            log.close()
-
-
-def _release_dead_slots(app: Codenv) -> None:
-    with app.db.session() as session:
-        for slot in session.scalars(select(BuildSlotRow)).all():
-            if not holder_alive(slot.holder):
-                session.delete(slot)
 
 
 def _sweep_bundle_scratch(app: Codenv, now: float) -> None:
     """Scratch of exports, imports and builds (an image build's env and layers) whose process
     died: old enough that no live process (of this home, on any host) can still be writing
-    it. An import's staged files go with its build (removed when it ends, or failed above
-    when its process died)."""
+    it. An import's staged files go with its build (removed when it ends, or failed by the
+    reaper when its process died)."""
     old = now - SCRATCH_AGE.total_seconds()
     scratch = [
         *app.settings.builds_dir.glob("export-*"),
@@ -92,8 +48,7 @@ def _sweep_bundle_scratch(app: Codenv, now: float) -> None:
 
 
 def recover(app: Codenv) -> None:
-    _fail_orphans(app)
-    _release_dead_slots(app)
+    reap_expired(app)
     _sweep_bundle_scratch(app, time.time())
     for env_id in unsettled_envs(app):
         settle_env(app, env_id, functools.partial(logger.warning, "env #%s: %s", env_id))

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from codenv.domain.errors import Conflict, NotFound
 from codenv.envdirs.layout import EnvLayout
-from codenv.jobs.liveness import holder_alive, holder_token
 from codenv.services.activation import settle_env
 from codenv.services.actor import UPDATE, Actor, env_for
 from codenv.services.app import Codenv
 from codenv.services.audit import record
 from codenv.services.images import delete_stale_images
 from codenv.services.installed import show_installed
+from codenv.services.leases import free_stale_slot
 from codenv.services.runtime import drop_version_kernel, no_such_revision
+from codenv.services.slots import SlotHold
 from codenv.services.views import RevisionInfo
 from codenv.storage import queries
 from codenv.storage.models import CodeEnvRow, RevisionRow
@@ -72,10 +73,10 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
         env = env_for(session, actor, name, UPDATE)
         _rollback_target(app, queries.revision(session, env.id, number), env.name, number)
         env_id, env_name = env.id, env.name
-    token = f"rollback-{uuid.uuid4().hex[:22]}"
-    if not queries.take_build_slot(app.db, env_id, token, holder_token()):
+    hold = SlotHold.take(app, env_id, f"rollback-{uuid.uuid4().hex[:22]}")
+    if hold is None:
         _refuse_busy(app, env_id, env_name, "roll back")
-    try:
+    with hold:
         with app.db.session() as session:
             env = queries.require_env(session, name)
             row = queries.revision(session, env_id, number)
@@ -85,9 +86,6 @@ def rollback(app: Codenv, actor: Actor, name: str, number: int) -> RevisionInfo:
         settle_env(app, env_id, lambda message: logger.warning("%s: %s", env_name, message))
         record(app, actor, "env.rollback", env_name, {"revision": number})
         return restored
-    finally:
-        with app.db.session() as session:
-            queries.release_build_slot(session, token)
 
 
 def _removal_target(env: CodeEnvRow, row: RevisionRow | None, number: int) -> RevisionRow:
@@ -110,10 +108,10 @@ def remove_revision(app: Codenv, actor: Actor, name: str, number: int) -> Revisi
         env = env_for(session, actor, name, UPDATE)
         _removal_target(env, queries.revision(session, env.id, number), number)
         env_id, env_name = env.id, env.name
-    token = f"remove-{uuid.uuid4().hex[:24]}"
-    if not queries.take_build_slot(app.db, env_id, token, holder_token()):
+    hold = SlotHold.take(app, env_id, f"remove-{uuid.uuid4().hex[:24]}")
+    if hold is None:
         _refuse_busy(app, env_id, env_name, "remove a revision")
-    try:
+    with hold:
         with app.db.session() as session:
             now = session.get(CodeEnvRow, env_id)
             if now is None:
@@ -126,15 +124,9 @@ def remove_revision(app: Codenv, actor: Actor, name: str, number: int) -> Revisi
         record(app, actor, "env.revision.remove", env_name, {"revision": number})
         delete_stale_images(app, logger.warning, env_id)
         return removed
-    finally:
-        with app.db.session() as session:
-            queries.release_build_slot(session, token)
 
 
-def _refuse_busy(app: Codenv, env_id: int, name: str, action: str) -> None:
-    with app.db.session() as session:
-        lock = queries.build_slot(session, env_id)
-        if lock is not None and not holder_alive(lock.holder):
-            session.delete(lock)
-            raise Conflict(f"a build of {name!r} had died and was cleared; {action} again")
+def _refuse_busy(app: Codenv, env_id: int, name: str, action: str) -> NoReturn:
+    if free_stale_slot(app, env_id):
+        raise Conflict(f"a build of {name!r} had stopped and was cleared; {action} again")
     raise Conflict(f"a build of {name!r} is running; {action} when it ends")

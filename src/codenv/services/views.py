@@ -62,6 +62,8 @@ class BuildInfo:
     finished_at: str | None
     duration_seconds: float | None
     kind: str = "update"  # update | init | import | image
+    worker: str | None = None  # who claimed it ("celery@host-a"), on which host
+    host: str | None = None
 
     @classmethod
     def of(cls, row: BuildRow) -> BuildInfo:
@@ -83,6 +85,8 @@ class BuildInfo:
             finished_at=_iso(row.finished_at),
             duration_seconds=duration,
             kind=row.kind,
+            worker=row.worker,
+            host=row.host,
         )
 
     @property

@@ -96,15 +96,20 @@ def unfinished_builds(session: Session) -> Sequence[BuildRow]:
     return session.scalars(select(BuildRow).where(BuildRow.status.in_(ACTIVE_STATUSES))).all()
 
 
-def take_build_slot(db: Database, env_id: int, build_id: str, holder: str) -> bool:
-    """Insert the env's lock row in a unit of work of its own; False when another holds it.
+def take_build_slot(db: Database, env_id: int, build_id: str, holder: str, until: datetime) -> bool:
+    """Insert the env's slot row in a unit of work of its own, under a lease until `until`;
+    False when another holds it.
 
-    Raises NotFound when the env does not exist (deleted meanwhile): its lock can never be
+    Raises NotFound when the env does not exist (deleted meanwhile): its slot can never be
     taken, so a caller polling for it must not wait forever.
     """
     try:
         with db.session() as session:
-            session.add(BuildSlotRow(env_id=env_id, build_id=build_id, holder=holder))
+            session.add(
+                BuildSlotRow(
+                    env_id=env_id, build_id=build_id, holder=holder, lease_expires_at=until
+                )
+            )
     except IntegrityError:
         # The primary key (another holder) or the foreign key (no such env) refused the row.
         with db.session() as session:

@@ -1,0 +1,65 @@
+"""The env's build slot held outside a build (a rollback, a revision's removal, the sweep of
+leftovers): taken under a lease that a thread renews while it is held, released at the end.
+A build holds its slot under its own lease (services/leases.py: BuildWatch renews both)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from codenv.jobs.liveness import holder_token
+from codenv.services.app import Codenv
+from codenv.storage import leases as lease_queries
+from codenv.storage import queries
+from codenv.storage.models import utcnow
+
+logger = logging.getLogger(__name__)
+RENEWALS_PER_LEASE = 3
+
+
+def lease_until(app: Codenv) -> datetime:
+    return utcnow() + timedelta(seconds=app.settings.lease_seconds)
+
+
+def renewal_seconds(app: Codenv) -> float:
+    return app.settings.lease_seconds / RENEWALS_PER_LEASE
+
+
+class SlotHold:
+    """`with SlotHold.take(app, env_id, token) as hold:` (None when another holds the slot)."""
+
+    def __init__(self, app: Codenv, token: str) -> None:
+        self._app, self.token = app, token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True, name=f"slot-{token}")
+
+    @classmethod
+    def take(cls, app: Codenv, env_id: int, token: str) -> SlotHold | None:
+        if not queries.take_build_slot(app.db, env_id, token, holder_token(), lease_until(app)):
+            return None
+        return cls(app, token)
+
+    def __enter__(self) -> SlotHold:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        with self._app.db.session() as session:
+            queries.release_build_slot(session, self.token)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(renewal_seconds(self._app)):
+            try:
+                with self._app.db.session() as session:
+                    lease_queries.renew_slot_lease(session, self.token, lease_until(self._app))
+            except SQLAlchemyError:
+                # The next renewal may succeed; past the lease, the reaper frees the slot.
+                logger.warning("the lease of build slot %s was not renewed", self.token)
