@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from codenv.domain.catalog import Catalog, load_catalog
+from codenv.jobs.celery_queue import CeleryQueue
 from codenv.jobs.queue import DetachedProcessQueue, InlineQueue, JobQueue, LocalWorkerQueue
 from codenv.settings import Settings
 from codenv.storage.db import Database
@@ -48,12 +49,17 @@ class Codenv:
     def close(self) -> None:
         if isinstance(self.queue, LocalWorkerQueue):
             self.queue.shutdown()
+        elif isinstance(self.queue, CeleryQueue):
+            self.queue.close()
         self.db.dispose()
 
 
 def _make_queue(app: Codenv, kind: QueueKind, runner: Callable[[str], None]) -> JobQueue:
     if kind == "inline":
         return InlineQueue(runner)
+    # With a broker, builds go to `codenv worker` processes, whether the caller waits or not.
+    if app.settings.broker_url:
+        return CeleryQueue(app.settings)
     if kind == "detached":
         return DetachedProcessQueue(app.settings.home)
     return LocalWorkerQueue(runner, app.settings.max_parallel_builds)
