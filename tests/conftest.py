@@ -15,6 +15,7 @@ import pytest
 from codenv.interpreters import Discovery, discover
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv, open_codenv
+from codenv.services.node_settings_store import SHARED_CODE_ENVS, store_settings
 from codenv.settings import load_settings
 from support.pkgindex import PackageIndex
 
@@ -106,12 +107,19 @@ class Node:
         )
 
     def code_envs_setting(self, key: str, value: object) -> None:
-        """Set one of the node's `codeEnvsSettings` in config/server.json."""
+        """Set one of the node's `codeEnvsSettings` in config/server.json, and in the database
+        for those kept there (the file's are imported once only)."""
         config = self.home / "config" / "server.json"
         config.parent.mkdir(parents=True, exist_ok=True)
         current = json.loads(config.read_text()) if config.exists() else {}
         current.setdefault("codeEnvsSettings", {})[key] = value
         config.write_text(json.dumps(current))
+        if key in SHARED_CODE_ENVS:
+            app = self.app()
+            try:
+                store_settings(app, {f"codeEnvsSettings.{key}": value})
+            finally:
+                app.close()
 
     def allow_local_sources(self) -> Path:
         """A directory beside the home that local archives and `-e` sources may come from."""

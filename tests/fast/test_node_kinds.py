@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from codenv.domain.errors import Conflict, InvalidInput, PermissionDenied
 from codenv.domain.install_options import to_tokens
@@ -17,15 +18,20 @@ from codenv.services import builds, envs, node_settings, requests, resources, re
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.audit import list_audit
+from codenv.services.node_settings_store import stored_settings
 from codenv.services.plans import ENV, NODE, describe_options_source, effective_options
+from codenv.storage.models_shared import NodeSettingRow
 
 NODE_OPTIONS = ["--timeout", "30"]
 ENV_OPTIONS = ("--retries", "7")
 
 
 def _configure(app: Codenv, **config: Any) -> None:
+    """The node as if upgraded with this config/server.json: its settings imported afresh."""
     app.settings.config_file.parent.mkdir(parents=True, exist_ok=True)
     app.settings.config_file.write_text(json.dumps(config))
+    with app.db.session() as session:
+        session.execute(delete(NodeSettingRow))
 
 
 def test_the_kind_comes_from_node_type_and_defaults_to_design(app: Codenv) -> None:
@@ -46,8 +52,12 @@ def test_the_kind_comes_from_node_type_and_defaults_to_design(app: Codenv) -> No
 def test_setting_the_kind_is_for_administrators_and_audited(app: Codenv, admin: Actor) -> None:
     _configure(app, codeEnvsSettings={"allowRequests": True})
     assert node_settings.set_node_kind(app, admin, "automation") is NodeKind.AUTOMATION
-    saved = json.loads(app.settings.config_file.read_text())
-    assert saved == {"codeEnvsSettings": {"allowRequests": True}, "nodeType": "automation"}
+    saved = stored_settings(app)
+    assert saved == {"codeEnvsSettings.allowRequests": True, "nodeType": "automation"}
+    # The database holds the node's settings now: the file is as the administrator left it.
+    assert json.loads(app.settings.config_file.read_text()) == {
+        "codeEnvsSettings": {"allowRequests": True}
+    }
     entry = list_audit(app, admin, 10, 0, action="settings.update")[0]
     assert entry.target == "nodeType" and entry.details == {"nodeType": "automation"}
     with pytest.raises(InvalidInput):

@@ -19,6 +19,7 @@ from codenv.services import builds, envs, logs, permissions, resources
 from codenv.services.access_views import EnvPermissions
 from codenv.services.actor import Actor, env_for
 from codenv.services.app import Codenv
+from codenv.services.log_store import log_states
 from codenv.services.resources import InitScript
 from codenv.services.views import BuildInfo, EnvInfo, UpdateResult
 from codenv.storage import queries
@@ -169,12 +170,18 @@ class LogFile:
 
 
 def env_logs(app: Codenv, actor: Actor, name: str) -> list[LogFile]:
-    """One log per build of the env that wrote one, newest first."""
+    """One log per build of the env that wrote one, newest first: stored in the database, or
+    in its file for a build logged before logs were."""
+    listed = builds.list_builds(app, actor, name)
+    stored = log_states(app.db, [build.id for build in listed])
     found: list[LogFile] = []
-    for build in builds.list_builds(app, actor, name):
-        path = builds.log_path(app, build.id)
+    for build in listed:
+        if build.id in stored:
+            state = stored[build.id]
+            found.append(LogFile(build, state.size, state.modified_ms))
+            continue
         try:
-            stat = path.stat()
+            stat = builds.log_path(app, build.id).stat()
         except FileNotFoundError:
             continue
         found.append(LogFile(build, stat.st_size, int(stat.st_mtime * 1000)))

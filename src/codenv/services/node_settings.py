@@ -1,17 +1,15 @@
-"""The node's settings that administrators change while codenv runs: `config/server.json`.
+"""The node's settings that administrators change while codenv runs.
 
-The file keeps the seed system's shape (`codeEnvsSettings.pipInstallExtraOptions`, …) so an
-existing node's settings read the same. Every read goes to the file, so a change made through
-one process (CLI, server) is seen by all at their next call.
+They keep the seed system's shape and names (`config/server.json`'s
+`codeEnvsSettings.pipInstallExtraOptions`, …) so an existing node's settings read the same,
+but live in the database (services/node_settings_store.py: the file's values are imported
+once), so every server and worker on it sees a change at its next call.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from codenv.domain.errors import InvalidInput
@@ -21,38 +19,21 @@ from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import record
-from codenv.settings import read_config_file
+from codenv.services.node_settings_store import CODE_ENVS, node_config, store_settings
 
-_WRITE_LOCK = threading.Lock()
 # `codeEnvsSettings.sandbox`: builds run in boxes unless an administrator turned them off.
 REQUIRED, OFF = "required", "off"
 
 
-def read_config(app: Codenv) -> dict[str, Any]:
-    return read_config_file(app.settings.config_file)
-
-
 def code_envs_settings(app: Codenv) -> dict[str, Any]:
-    settings = read_config(app).get("codeEnvsSettings", {})
+    settings = node_config(app).get(CODE_ENVS, {})
     return settings if isinstance(settings, dict) else {}
 
 
-def _write_config(app: Codenv, change: Callable[[dict[str, Any]], None]) -> None:
-    """Apply `change` to the file's content and write it back atomically."""
-    path = app.settings.config_file
-    with _WRITE_LOCK:
-        config = read_config(app)
-        change(config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(config, indent=2) + "\n", "utf-8")
-        os.replace(temporary, path)
-
-
 def update_code_envs_settings(app: Codenv, actor: Actor, changes: dict[str, Any]) -> None:
-    """Merge `changes` into `codeEnvsSettings` and write the file atomically."""
+    """Merge `changes` into `codeEnvsSettings`."""
     require_admin(actor, "change the node's settings")
-    _write_config(app, lambda config: config.setdefault("codeEnvsSettings", {}).update(changes))
+    store_settings(app, {f"{CODE_ENVS}.{key}": value for key, value in changes.items()})
     record(app, actor, "settings.update", "codeEnvsSettings", changes)
 
 
@@ -63,7 +44,7 @@ def sandbox_mode(app: Codenv) -> str:
 def node_kind(app: Codenv) -> NodeKind:
     """This node's kind (`nodeType`; absent: design). InvalidInput naming `nodeType` and the
     allowed values when the file names another."""
-    return parse_node_kind(read_config(app).get(NODE_TYPE_KEY))
+    return parse_node_kind(node_config(app).get(NODE_TYPE_KEY))
 
 
 def require_design_node(app: Codenv, action: str) -> None:
@@ -75,7 +56,7 @@ def require_design_node(app: Codenv, action: str) -> None:
 def set_node_kind(app: Codenv, actor: Actor, kind: str) -> NodeKind:
     require_admin(actor, "change the node's settings")
     checked = parse_node_kind(kind)
-    _write_config(app, lambda config: config.update({NODE_TYPE_KEY: checked.value}))
+    store_settings(app, {NODE_TYPE_KEY: checked.value})
     record(app, actor, "settings.update", NODE_TYPE_KEY, {NODE_TYPE_KEY: checked.value})
     return checked
 
@@ -152,7 +133,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def trusted_proxies(app: Codenv) -> tuple[Network, ...]:
     """The addresses whose `X-Forwarded-For` is believed (`trustedProxies`; none by default,
     so a request's source is its TCP peer). An entry that is no address is ignored."""
-    listed: Any = read_config(app).get("trustedProxies", [])
+    listed: Any = node_config(app).get("trustedProxies", [])
     networks = []
     for entry in listed if isinstance(listed, list) else []:
         try:
@@ -174,7 +155,7 @@ def set_trusted_proxies(app: Codenv, actor: Actor, proxies: list[str]) -> list[s
                 f"{entry!r} is not an IP address or network", field="proxies"
             ) from None
     listed = sorted(set(checked))
-    _write_config(app, lambda config: config.update(trustedProxies=listed))
+    store_settings(app, {"trustedProxies": listed})
     record(app, actor, "settings.update", "trustedProxies", {"trustedProxies": listed})
     return listed
 
