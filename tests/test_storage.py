@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 import codenv.storage.db as db_module
 from codenv.domain.errors import NotFound
 from codenv.domain.names import name_key
-from codenv.jobs.liveness import holder_alive, holder_token
+from codenv.jobs.liveness import holder_gone, holder_token
 from codenv.services.views import as_utc
 from codenv.storage import queries
 from codenv.storage.db import SCHEMA_HEAD, Database
@@ -53,8 +53,15 @@ TABLES = {
     "container_configs",
     "images",
     "dss_futures",
+    "build_logs",
+    "build_log_chunks",
+    "node_settings",
+    "nodes",
+    "node_revisions",
+    "workers",
 }
 SUBPROCESS_TIMEOUT = 60
+LEASE_END = datetime(2999, 1, 1, tzinfo=UTC)  # slots held here are never judged expired
 
 
 @pytest.fixture
@@ -273,8 +280,8 @@ def test_deleting_an_env_cascades_but_keeps_build_history(db: Database, how: str
     with db.session() as session:
         session.add_all([revision_row(doomed, 1), revision_row(doomed, 2), revision_row(kept, 1)])
         session.add_all([build_row("old", doomed, "succeeded"), build_row("other", kept)])
-    assert queries.take_build_slot(db, doomed, "old", "holder")
-    assert queries.take_build_slot(db, kept, "other", "holder")
+    assert queries.take_build_slot(db, doomed, "old", "holder", LEASE_END)
+    assert queries.take_build_slot(db, kept, "other", "holder", LEASE_END)
 
     with db.session() as session:
         if how == "orm":  # as services.envs.delete_env does
@@ -300,10 +307,10 @@ def test_deleting_an_env_cascades_but_keeps_build_history(db: Database, how: str
 
 def test_build_slot_is_taken_once_until_released(db: Database) -> None:
     env_id, other_env = add_env(db, "locked"), add_env(db, "other")
-    assert queries.take_build_slot(db, env_id, "b1", "holder-1")
-    assert not queries.take_build_slot(db, env_id, "b2", "holder-2")
-    assert not queries.take_build_slot(db, env_id, "b1", "holder-1")  # not re-entrant
-    assert queries.take_build_slot(db, other_env, "b3", "holder-2")  # locks are per env
+    assert queries.take_build_slot(db, env_id, "b1", "holder-1", LEASE_END)
+    assert not queries.take_build_slot(db, env_id, "b2", "holder-2", LEASE_END)
+    assert not queries.take_build_slot(db, env_id, "b1", "holder-1", LEASE_END)  # not re-entrant
+    assert queries.take_build_slot(db, other_env, "b3", "holder-2", LEASE_END)  # locks are per env
 
     with db.session() as session:
         lock = queries.build_slot(session, env_id)
@@ -313,11 +320,11 @@ def test_build_slot_is_taken_once_until_released(db: Database) -> None:
         assert acquired is not None
         assert timedelta(0) <= utcnow() - acquired < timedelta(minutes=1)
         queries.release_build_slot(session, "b2")  # not the holder: changes nothing
-    assert not queries.take_build_slot(db, env_id, "b2", "holder-2")
+    assert not queries.take_build_slot(db, env_id, "b2", "holder-2", LEASE_END)
 
     with db.session() as session:
         queries.release_build_slot(session, "b1")
-    assert queries.take_build_slot(db, env_id, "b2", "holder-2")
+    assert queries.take_build_slot(db, env_id, "b2", "holder-2", LEASE_END)
     with db.session() as session:
         lock = queries.build_slot(session, env_id)
         assert lock is not None
@@ -333,7 +340,7 @@ def test_build_slot_of_a_deleted_env_is_not_found(db: Database) -> None:
     with db.session() as session:
         session.delete(session.get_one(CodeEnvRow, env_id))
     with pytest.raises(NotFound):
-        queries.take_build_slot(db, env_id, "late", "holder")
+        queries.take_build_slot(db, env_id, "late", "holder", LEASE_END)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(BuildSlotRow)) == 0
 
@@ -347,7 +354,9 @@ def race_for_lock(db: Database, env_id: int, build_ids: list[str]) -> dict[str, 
     def contend(build_id: str) -> None:
         try:
             barrier.wait(timeout=30)
-            results[build_id] = queries.take_build_slot(db, env_id, build_id, f"h-{build_id}")
+            results[build_id] = queries.take_build_slot(
+                db, env_id, build_id, f"h-{build_id}", LEASE_END
+            )
         except BaseException as error:
             errors.append(error)
 
@@ -378,14 +387,16 @@ def test_build_slot_has_one_winner_among_racing_threads(db: Database) -> None:
 
 TRY_LOCKS_IN_SUBPROCESS = """
 import sys
+from datetime import UTC, datetime
 from codenv.jobs.liveness import holder_token
 from codenv.storage import queries
 from codenv.storage.db import Database
 
 url, held_env, free_env = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 database = Database(url)
-print(queries.take_build_slot(database, held_env, "child-held", holder_token()))
-print(queries.take_build_slot(database, free_env, "child-free", holder_token()))
+end = datetime(2999, 1, 1, tzinfo=UTC)
+print(queries.take_build_slot(database, held_env, "child-held", holder_token(), end))
+print(queries.take_build_slot(database, free_env, "child-free", holder_token(), end))
 print(holder_token())
 database.dispose()
 """
@@ -393,7 +404,7 @@ database.dispose()
 
 def test_build_slot_holds_across_processes(db: Database) -> None:
     held, free = add_env(db, "held"), add_env(db, "free")
-    assert queries.take_build_slot(db, held, "parent", holder_token())
+    assert queries.take_build_slot(db, held, "parent", holder_token(), LEASE_END)
 
     on_held, on_free, child_token = run_python(
         TRY_LOCKS_IN_SUBPROCESS, db.url, str(held), str(free)
@@ -410,8 +421,8 @@ def test_build_slot_holds_across_processes(db: Database) -> None:
         assert (parents.build_id, parents.holder) == ("parent", holder_token())
         assert (childs.build_id, childs.holder) == ("child-free", child_token)
         # What recovery decides from the stored tokens: the child has exited, we have not.
-        assert holder_alive(parents.holder)
-        assert not holder_alive(childs.holder)
+        assert not holder_gone(parents.holder)
+        assert holder_gone(childs.holder)
 
 
 # --- builds -------------------------------------------------------------------------------
@@ -494,30 +505,31 @@ def test_holder_tokens_and_liveness(db: Database) -> None:
     host, pid, started = own.rsplit(":", 2)
     assert (host, int(pid)) == (socket.gethostname(), os.getpid())
     assert started.isdigit()
-    assert holder_alive(own)
+    assert not holder_gone(own)
     # Same pid, other start time: the pid was reused by a new process; the holder is gone.
-    assert not holder_alive(f"{host}:{pid}:{int(started) + 1}")
+    assert holder_gone(f"{host}:{pid}:{int(started) + 1}")
 
     finished = run_python("from codenv.jobs.liveness import holder_token; print(holder_token())")
     assert finished.rsplit(":", 2)[0] == host
     assert finished != own
-    assert not holder_alive(finished)
+    assert holder_gone(finished)
 
     elsewhere = f"{socket.gethostname()}-elsewhere.example:1:1"
-    assert holder_alive(elsewhere)  # cannot be checked from here: assumed alive
+    assert not holder_gone(elsewhere)  # cannot be judged from here: its lease will say
 
     for garbage in ("", "garbage", "no-pid:here"):
-        assert not holder_alive(garbage)
+        assert holder_gone(garbage)
 
     # The tokens survive a trip through the database unchanged (as recovery reads them).
     tokens = {"own": own, "finished": finished, "elsewhere": elsewhere}
     for build_id, token in tokens.items():
-        assert queries.take_build_slot(db, add_env(db, f"env-{build_id}"), build_id, token)
+        env_id = add_env(db, f"env-{build_id}")
+        assert queries.take_build_slot(db, env_id, build_id, token, LEASE_END)
     with db.session() as session:
         stored = {lock.build_id: lock.holder for lock in session.scalars(select(BuildSlotRow))}
     assert stored == tokens
-    assert {build_id: holder_alive(token) for build_id, token in stored.items()} == {
-        "own": True,
-        "finished": False,
-        "elsewhere": True,
+    assert {build_id: holder_gone(token) for build_id, token in stored.items()} == {
+        "own": False,
+        "finished": True,
+        "elsewhere": False,
     }

@@ -11,6 +11,7 @@ from codenv import __version__
 from codenv.api import (
     routes_admin,
     routes_bundles,
+    routes_cluster,
     routes_containers,
     routes_envs,
     routes_resources,
@@ -23,6 +24,7 @@ from codenv.http.limits import BodyLimit
 from codenv.http.request_log import RequestLog
 from codenv.http.sessions import open_sessions
 from codenv.services.app import Codenv, open_codenv
+from codenv.services.leases import start_reaper
 from codenv.settings import Settings, load_settings
 from codenv.web.render import error_page
 from codenv.web.routes import router as console_router
@@ -36,9 +38,12 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
         opened = codenv is None
         app.state.codenv = codenv or open_codenv(settings)
         open_sessions(app.state, settings.home)
+        # Expired leases fail their builds; a dead process's queued builds run here.
+        reaper = start_reaper(app.state.codenv)
         try:
             yield
         finally:
+            reaper.stop()
             if opened:
                 app.state.codenv.close()
 
@@ -59,25 +64,19 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings, page=error_page)
     # Added last, so outermost: every request is logged, refused ones too.
     app.add_middleware(RequestLog)
-    for module in (routes_envs, routes_resources, routes_bundles, routes_containers, routes_admin):
+    for module in (
+        routes_envs,
+        routes_resources,
+        routes_bundles,
+        routes_containers,
+        routes_admin,
+        routes_cluster,
+    ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     # The seed system's public API (dataikuapi clients), beside /api/v1 and out of its schema.
     mount_dss_api(app)
     app.include_router(console_router)
     return app
-
-
-# What `codenv serve --workers N` hands its worker processes (their environment).
-HOME_VARIABLE, BUILDS_VARIABLE = "CODENV_HOME", "CODENV_MAX_PARALLEL_BUILDS"
-
-
-def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
-    """The variables a worker needs to open the same home: the node's build threads are
-    shared out between the workers (each runs at least one build at a time)."""
-    return {
-        HOME_VARIABLE: str(settings.home),
-        BUILDS_VARIABLE: str(max(1, settings.max_parallel_builds // workers)),
-    }
 
 
 def create_app_from_env() -> FastAPI:

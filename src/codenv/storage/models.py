@@ -100,6 +100,9 @@ class BuildRow(Base):
         # An env's builds newest first, and the last one of every env on a page of the list.
         Index("ix_builds_env_created", "env_id", "created_at"),
         Index("ix_builds_env_kind", "env_id", "kind"),
+        # The reaper's look at claimed builds, and the sweep's at builds ended lately.
+        Index("ix_builds_status_lease", "status", "lease_expires_at"),
+        Index("ix_builds_finished", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -111,7 +114,14 @@ class BuildRow(Base):
     upgrade_all: Mapped[bool] = mapped_column(default=False)
     rebuild: Mapped[bool] = mapped_column(default=False)
     requested_by: Mapped[str] = mapped_column(String(128))
+    # The process (`host:pid:start`, jobs/liveness.py) whose memory holds the queued build (an
+    # in-process queue; "" in a broker) and then the one that claimed it.
     holder: Mapped[str] = mapped_column(String(256), default="")
+    # Who claimed it ("celery@host-a"), where, and until when unless renewed: NULL while queued
+    # unclaimed and once it ended (services/leases.py).
+    worker: Mapped[str | None] = mapped_column(String(128))
+    host: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
     revision: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
@@ -122,8 +132,8 @@ class BuildRow(Base):
 
 class BuildSlotRow(Base):
     """The env's build slot: at most one row per env, the build (or rollback) that holds it.
-    Survives process death by design; a holder whose process is gone is detected and
-    released by recovery."""
+    Survives process death by design; held under a lease its holder renews, and released by
+    the reaper once the lease expired (services/leases.py)."""
 
     __tablename__ = "build_slots"
 
@@ -133,6 +143,7 @@ class BuildSlotRow(Base):
     build_id: Mapped[str] = mapped_column(String(32))
     holder: Mapped[str] = mapped_column(String(256))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime]
 
 
 class InterpreterRow(Base):
@@ -364,3 +375,8 @@ class DssFutureRow(Base):
     result: Mapped[dict[str, Any] | None]
     owner: Mapped[str] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# The tables of other topics, in modules of their own, on Base.metadata: nodes and workers;
+# build logs and node settings.
+from codenv.storage import models_nodes, models_shared  # noqa: E402, F401
