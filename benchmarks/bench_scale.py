@@ -14,12 +14,15 @@ for the other 999 envs (new names, build ids, owners and group grants), so every
 same to a read. Users and groups are made through the service layer (no password: no argon2).
 Only the first env has a directory on disk.
 
-The readers: threads, each with its own httpx client, as `reader` (a plain user in one group,
-who may use the envs granted to it and those usable by all: permissions are filtered), for
-`--seconds` per endpoint and client count: the env list (first page: `?limit=50`), one env,
-its installed packages, its builds (`?limit=20`) and the console's env list page (`/`, first
-page). Each request picks an env the reader may use at random. Prints p50/p95/p99, requests/s,
-errors, and the server's memory: the peak RSS (VmHWM) summed over its processes.
+The readers (`--driver python`): threads, each with its own httpx client, as `reader` (a plain
+user in one group, who may use the envs granted to it and those usable by all: permissions are
+filtered), for `--seconds` per endpoint and client count: the env list (first page:
+`?limit=50`), one env, its installed packages, its builds (`?limit=20`) and the console's env
+list page (`/`, first page). Each request picks an env the reader may use at random. Prints
+p50/p95/p99, requests/s, errors, and the server's memory: the peak RSS (VmHWM) summed over its
+processes. With `--driver hey` (the default when Debian's `hey` is installed), `hey` sends the
+same reads for one env the reader may use: a Go client leaves the 2 cores to the server, where
+20 Python threads took most of one.
 
 "Today" is `--baseline-ref` (default HEAD: the last commit, without this work), extracted with
 `git archive` into a temporary directory and run the same way (its own node, made by its own
@@ -33,6 +36,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -310,6 +314,39 @@ def drive(readers: Readers, endpoint: str, clients: int, seconds: float) -> dict
     }
 
 
+def drive_hey(readers: Readers, endpoint: str, clients: int, seconds: float) -> dict[str, Any]:
+    """The same reads by `hey` (Debian's package: a load generator in Go), which leaves the
+    server the CPU that a Python client's threads take; one env for every request."""
+    path = readers.path(endpoint, random.Random(0))
+    header = (
+        f"Cookie: {'; '.join(f'{k}={v}' for k, v in readers.cookies.items())}"
+        if endpoint == "console"
+        else f"Authorization: Bearer {readers.token}"
+    )
+    ran = subprocess.run(
+        ["hey", "-z", f"{seconds}s", "-c", str(clients), "-H", header, readers.url + path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = ran.stdout
+    cuts = {n: float(v) * 1000 for n, v in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
+    requests = sum(codes.values())
+    wrong = requests - codes.get(200, 0) + len(re.findall(r"^\s*\[\d+\]\s+Get", out, re.M))
+    return {
+        "endpoint": endpoint,
+        "clients": clients,
+        "requests": requests,
+        "rps": float(re.findall(r"Requests/sec:\s+([\d.]+)", out)[0]),
+        "p50_ms": cuts["50"],
+        "p95_ms": cuts["95"],
+        "p99_ms": cuts["99"],
+        "errors": wrong,
+        "first_error": None if not wrong else out[-500:],
+    }
+
+
 def visible_envs(count: int) -> list[str]:
     """What `reader` (team-00) may use: the envs granted to team-00 and those usable by all."""
     return [f"env-{n:04d}" for n in range(count) if n % GROUPS == 0 or n % 10 == 0]
@@ -352,7 +389,8 @@ def measure(
             results = []
             for clients in args.clients:
                 for endpoint in ENDPOINTS:
-                    result = drive(readers, endpoint, clients, args.seconds)
+                    driver = drive_hey if args.driver == "hey" else drive
+                    result = driver(readers, endpoint, clients, args.seconds)
                     results.append(result)
                     print(f"[{label}] {_line(result)}", file=sys.stderr, flush=True)
             memory = server_memory_mb(process.pid)
@@ -428,6 +466,12 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--python", default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--driver",
+        choices=("hey", "python"),
+        default="hey" if shutil.which("hey") else "python",
+        help="the load generator: hey (apt install hey; default when found) or Python threads",
+    )
     parser.add_argument("--populate", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.python is None:
