@@ -217,7 +217,7 @@ class BrokerProxy:
             with self._lock:
                 self._open += [client, upstream]
             for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
+                threading.Thread(target=relay, args=(source, target), daemon=True).start()
 
     def cut(self) -> None:
         """Break every connection open now; new ones are relayed again."""
@@ -225,10 +225,10 @@ class BrokerProxy:
             broken, self._open = self._open, []
             self.cuts += 1
         for connection in broken:
-            _close(connection)
+            close_quietly(connection)
 
     def close(self) -> None:
-        _close(self._server)
+        close_quietly(self._server)
         self.cut()
 
     def __enter__(self) -> Self:
@@ -243,17 +243,17 @@ class BrokerProxy:
         self.close()
 
 
-def _pipe(source: socket.socket, target: socket.socket) -> None:
+def relay(source: socket.socket, target: socket.socket) -> None:
     try:
         while data := source.recv(65536):
             target.sendall(data)
     except OSError:
         pass
-    _close(source)
-    _close(target)
+    close_quietly(source)
+    close_quietly(target)
 
 
-def _close(connection: socket.socket) -> None:
+def close_quietly(connection: socket.socket) -> None:
     with suppress(OSError):
         connection.shutdown(socket.SHUT_RDWR)
     connection.close()
