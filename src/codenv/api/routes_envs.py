@@ -66,19 +66,17 @@ def list_envs(
     sort: Sort = "name",
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """The code envs the caller may use, by name (or `sort`). With `limit` or `cursor`: one
-    page, `{"items", "next_cursor"}`; without: every one, a plain list. `status`: ready,
+    page, `{"items", "next_cursor"}` of rows without the spec; without: every one (that the
+    filters keep), a plain list of full rows. `status`: ready,
     building, failed, not built, out of date, last update failed; `python`: 3.X; `prefix`: of
     the name, case-insensitive."""
     filters = EnvFilter(owner=owner, status=status, python=python, prefix=prefix)
-    if filters == EnvFilter() and sort == "name" and not wants_page(limit, cursor):
-        return [info.to_dict() for info in envs.list_envs(call.app, call.actor)]
-    return listed(
-        lambda size, after: env_listing.find_envs(
-            call.app, call.actor, filters, limit=size, cursor=after, sort=sort
-        ),
-        limit,
-        cursor,
-    )
+    if not wants_page(limit, cursor):
+        found = env_listing.all_envs(call.app, call.actor, filters, sort)
+        return [info.to_dict() for info in found]
+    return env_listing.find_envs(
+        call.app, call.actor, filters, limit=limit or DEFAULT_LIMIT, cursor=cursor, sort=sort
+    ).to_dict()
 
 
 @router.post("/envs", status_code=status.HTTP_202_ACCEPTED, response_model=Created)

@@ -227,8 +227,13 @@ def find_envs(
     return page_of(items, [list(row[-width:]) for row in rows], f"envs{sort}", limit)
 
 
-def all_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
-    """Every env the actor may use, by name, with its spec (`envs.list_envs`): 2 queries."""
+def all_envs(
+    app: Codenv, actor: Actor, filters: EnvFilter = EnvFilter(), sort: str = "name"
+) -> list[EnvInfo]:
+    """Every env the actor may use (that `filters` keep), with its spec: the plain list of
+    `envs.list_envs` and of the API without `limit`: 2 queries."""
+    filters = _checked_filter(filters)
+    order = ENV_SORTS.get(choice(sort, tuple(ENV_SORTS), "sort") or "name", ENV_SORTS["name"])
     columns = (
         CodeEnvRow,
         _ACTIVE.id,
@@ -237,12 +242,16 @@ def all_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:
         _ACTIVE.plan["interpreter"].as_string(),
         _LAST,
     )
-    query = _filtered(select(*columns), actor, EnvFilter()).options(load_only(*_ENV_COLUMNS))
+    query = _filtered(select(*columns), actor, filters).options(load_only(*_ENV_COLUMNS))
     if actor.manages_all:  # capabilities need no grants: all of them anyway
         query = query.options(lazyload(CodeEnvRow.grants))
+    ordered = [column.desc() if descending else column.asc() for column, descending in order]
     with app.db.session() as session:
-        rows = session.execute(query.order_by(CodeEnvRow.name_key)).all()
-        return [_env_info(app, actor, row) for row in rows]
+        rows = session.execute(query.order_by(*ordered)).all()
+        infos = [_env_info(app, actor, row) for row in rows]
+    # The filter compared specs as stored text, these rows as values: a row whose specs differ
+    # only in key order shows "ready" and is left out of "out of date".
+    return [info for info in infos if filters.status in (None, info.status)]
 
 
 _ENV_COLUMNS = (
