@@ -68,10 +68,13 @@ def client_source(request: Request) -> str:
     """The address a request comes from: its TCP peer, unless the peer is a proxy an
     administrator listed (`trustedProxies`), which says whom it forwards."""
     peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.getlist("X-Forwarded-For")
+    if not forwarded:  # nothing to believe or not: the settings need not be read
+        return peer
     proxies = trusted_proxies(codenv_of(request))
     if not proxies:
         return peer
-    return forwarded_client(peer, request.headers.getlist("X-Forwarded-For"), proxies)
+    return forwarded_client(peer, forwarded, proxies)
 
 
 def same_token(given: str, expected: str) -> bool:
