@@ -151,6 +151,28 @@ def test_migrate_creates_schema_from_nothing_and_is_idempotent(
         db.dispose()
 
 
+def test_processes_started_together_on_a_new_database_all_start(
+    database_url: str,  # noqa: F811
+) -> None:
+    # Servers, workers and nodes started at once: one migrates, the others wait, none fails.
+    code = "import sys\nfrom codenv.storage.db import Database\nDatabase(sys.argv[1]).migrate()\n"
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    starting = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url], env=environ, stderr=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    errors = [process.communicate(timeout=120)[1].decode() for process in starting]
+    assert [process.returncode for process in starting] == [0] * 4, errors
+    db = Database(database_url)
+    try:
+        assert version_rows(db) == [SCHEMA_HEAD]
+        assert set(inspect(db.engine).get_table_names()) == TABLES
+    finally:
+        db.dispose()
+
+
 def test_migrate_at_head_does_not_load_alembic(db: Database) -> None:
     assert version_rows(db) == [SCHEMA_HEAD]
     loaded = run_python(

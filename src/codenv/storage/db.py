@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # The newest migration; checked cheaply at start-up so Alembic is loaded only to upgrade.
 SCHEMA_HEAD = "0013"
+# Any number, the same in every codenv: PostgreSQL's advisory lock of the migrations.
+MIGRATION_LOCK = 0x636F64656E76  # "codenv"
 # As many as the server's threads that read at once (anyio's default pool is 40).
 SQLITE_POOL_SIZE = 20
 
@@ -67,6 +70,28 @@ def upgrade_schema(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """One process migrates a database at a time: servers, workers and nodes started at once
+    on a new database would each create its tables, and all but one fail."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                unlock = text("SELECT pg_advisory_unlock(:key)")
+                connection.execute(unlock, {"key": MIGRATION_LOCK})
+    elif engine.url.database and engine.url.database != ":memory:":
+        # A file beside the database, never the database itself: closing another descriptor
+        # of it would drop the locks SQLite holds on it in this process.
+        with open(f"{engine.url.database}.migrating", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+    else:
+        yield
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -74,8 +99,11 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        if _current_schema(self.engine) != SCHEMA_HEAD:
-            upgrade_schema(self.engine)
+        if _current_schema(self.engine) == SCHEMA_HEAD:
+            return
+        with _migration_lock(self.engine):
+            if _current_schema(self.engine) != SCHEMA_HEAD:  # not done meanwhile by another
+                upgrade_schema(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
