@@ -15,7 +15,8 @@ from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.envdirs.layout import EnvLayout
 from codenv.services import activation, builds, envs, logs
 from codenv.services.actor import Actor
-from codenv.services.app import Codenv
+from codenv.services.app import Codenv, open_codenv
+from codenv.settings import load_settings
 from fast.conftest import open_fake
 
 MALFORMED = "import os\nopen(os.environ['CODENV_ENV_VARS_FILE'], 'w').write('{not json')\n"
@@ -120,6 +121,37 @@ def test_a_failure_after_the_commit_is_a_warning_and_recovery_finishes_it(
     assert activation.unsettled_envs(reopened) == []
     assert kernelspec.exists()
     reopened.close()
+
+
+def test_only_the_host_holding_the_revision_settles_it(
+    tmp_path: Path, app: Codenv, admin: Actor, fake: FakeInstaller, newest: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    layout = _built(app, admin, newest)
+    monkeypatch.setattr(layout.__class__, "switch_current", _refuse_switch)
+    _update(app, admin, SpecChanges(add=("beta",)))
+    monkeypatch.undo()
+    assert activation.unsettled_envs(app) != [] and layout.current_number() == 1
+    # Another host on the same database (a sync node, a worker) has no revision 2: it leaves
+    # the env to the host that built it, whose `current` would otherwise stay behind.
+    settings = load_settings(
+        tmp_path / "node-b",
+        {
+            "CODENV_INDEX_URL": "http://127.0.0.1:9/simple",
+            "CODENV_DATABASE_URL": app.settings.database_url,
+        },
+    )
+    other = open_codenv(settings, "inline", installer=fake, editables=fake)
+    assert activation.unsettled_envs(other) != []
+    other.close()
+    app.close()
+    reopened = open_fake(tmp_path / "home", fake)
+    assert activation.unsettled_envs(reopened) == [] and layout.current_number() == 2
+    reopened.close()
+
+
+def _refuse_switch(*_args: object) -> None:
+    raise OSError("the disk refused the switch")
 
 
 def test_a_switch_that_failed_is_redone_at_start_up(

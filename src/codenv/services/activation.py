@@ -80,6 +80,11 @@ def settle_env(app: Codenv, env_id: int, warn: Warn) -> None:
             return
         name, active, spec = env.name, env.active_revision, EnvSpec.from_dict(env.spec)
     layout = EnvLayout.of(app.settings.envs_dir, name)
+    if active is not None and not layout.revision(active).exists():
+        # Another host built it (a worker, the design node of a sync node on one database):
+        # that host settles it; marking it settled here would leave that host's `current`
+        # behind. This host's copy is `codenv sync`'s to make.
+        return
 
     def switch() -> None:
         if active is None or layout.current_number() == active:
