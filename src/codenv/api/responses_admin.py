@@ -163,19 +163,9 @@ class Token(TypedDict):
 
 
 @closed
-class NewToken(TypedDict):
+class NewToken(Token):
     """A token just created: `secret` is in this response only."""
 
-    id: int
-    user: str
-    name: str
-    prefix: str
-    status: str
-    created_by: str
-    created_at: str | None
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
     secret: str
 
 
