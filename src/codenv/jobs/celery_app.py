@@ -77,6 +77,11 @@ def _config(settings: Settings) -> dict[str, Any]:
         # A worker that loses the broker keeps its running builds: their leases (in the
         # database) say who runs them, and the message redelivered meanwhile does nothing.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # After a reconnection Celery lowers the prefetch count, then raises it again from the
+        # thread that acknowledged a task: with a pool of threads that thread and the event loop
+        # read the same AMQP socket at once, and the worker hangs for good mid-frame (seen 1 run
+        # in 6 on RabbitMQ). Running builds are few (at most --concurrency): nothing to limit.
+        "worker_enable_prefetch_count_reduction": False,
     }
 
 
