@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
 # Fixed timestamps make the same sources give the same bytes, so the wheel's digest only
 # changes when its content does.
@@ -58,13 +60,18 @@ def write_wheel(
     return target
 
 
-def core_package_files() -> dict[str, bytes]:
+@functools.cache
+def core_package_files() -> Mapping[str, bytes]:
+    # Read once per process: the sources are codenv's own code, which a deployment replaces
+    # by restarting it; an env's show reads them (its base packages) on every request.
     source = resources.files("codenv.core_package").joinpath("codenv_runtime")
-    return {
-        f"codenv_runtime/{entry.name}": entry.read_bytes()
-        for entry in source.iterdir()
-        if entry.name.endswith(".py")
-    }
+    return MappingProxyType(
+        {
+            f"codenv_runtime/{entry.name}": entry.read_bytes()
+            for entry in source.iterdir()
+            if entry.name.endswith(".py")
+        }
+    )
 
 
 def core_package_version() -> str:
@@ -80,9 +87,28 @@ def ensure_core_wheel(wheels_dir: Path) -> Path:
     version = core_package_version()
     target = wheels_dir / f"codenv_runtime-{version}-py3-none-any.whl"
     files = core_package_files()
-    if target.exists():
+    try:
+        seen = _stamp(target)
+    except FileNotFoundError:
+        seen = None
+    # A wheel checked already and not touched since is not unzipped again.
+    if seen is not None and _CHECKED.get(target) == seen:
+        return target
+    if seen is not None:
         with zipfile.ZipFile(target) as archive:
             current = {n: archive.read(n) for n in archive.namelist() if n in files}
         if current == files:
+            _CHECKED[target] = seen
             return target
-    return write_wheel(wheels_dir, "codenv-runtime", version, files, requires_python=">=3.6")
+    written = write_wheel(wheels_dir, "codenv-runtime", version, files, requires_python=">=3.6")
+    _CHECKED[written] = _stamp(written)
+    return written
+
+
+# The core wheels found up to date, with the (inode, size, mtime) they had then.
+_CHECKED: dict[Path, tuple[int, int, int]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    status = path.stat()
+    return status.st_ino, status.st_size, status.st_mtime_ns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +21,7 @@ from codenv.services.audit import record, spec_changes, spec_details
 from codenv.services.kept_resources import set_aside
 from codenv.services.node_settings import require_design_node
 from codenv.services.runtime import drop_version_kernels
-from codenv.services.views import BuildInfo, Capabilities, EnvInfo
+from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
 
@@ -179,7 +179,7 @@ def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
         return info
     python = EnvLayout.of(app.settings.envs_dir, info.name).python(info.active_revision)
     drift = live_drift(app, python, recorded)
-    return replace(info, drift=asdict(drift) if drift and drift.drifted else None)
+    return replace(info, drift=plain(drift) if drift and drift.drifted else None)
 
 
 def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:

@@ -65,7 +65,9 @@ def stored_settings(app: Codenv) -> dict[str, Any]:
 
 def _rows(app: Codenv) -> dict[str, Any]:
     with app.db.session() as session:
-        return {row.key: row.value for row in session.scalars(select(NodeSettingRow))}
+        # Columns, not entities: read on most requests (show, the console's banner).
+        rows = session.execute(select(NodeSettingRow.key, NodeSettingRow.value))
+        return {key: value for key, value in rows}
 
 
 def _import_file(app: Codenv) -> None:
