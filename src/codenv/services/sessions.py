@@ -105,7 +105,7 @@ def _info(row: SessionRow, policy: SessionPolicy) -> SessionInfo:
 def _by_secret(session: Session, secret: str) -> SessionRow | None:
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
-    return session.scalar(select(SessionRow).where(SessionRow.secret_hash == _hash(secret)))
+    return queries.session_by_hash(session, _hash(secret))
 
 
 def _drop_ended(session: Session, now: datetime, policy: SessionPolicy) -> None:
