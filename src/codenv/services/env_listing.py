@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import aliased, lazyload, load_only
+from sqlalchemy.orm import Bundle, aliased, lazyload, load_only
 
 from codenv.domain.names import name_key
 from codenv.domain.spec_masking import masked_spec
@@ -60,6 +60,15 @@ ENV_SORTS: dict[str, Order] = {
 # page's statement when made per request.
 _ACTIVE, _LAST = aliased(RevisionRow, name="active"), aliased(BuildRow, name="last_build")
 _LAST_BUILD_ID = queries.last_build_id(CodeEnvRow.id)
+# The last build's columns that `BuildInfo.of` reads, as a plain row: a row of a page spent
+# more time becoming an ORM object than being read.
+_LAST_FIELDS = (
+    "id env_name status step upgrade_all rebuild requested_by revision error created_at "
+    "started_at finished_at kind worker host"
+)
+_LAST_COLUMNS: Bundle[Any] = Bundle(
+    "last_build", *(getattr(_LAST, name) for name in _LAST_FIELDS.split())
+)
 _SPEC_DIFFERS = and_(
     _ACTIVE.id.isnot(None), cast(_ACTIVE.spec, Text) != cast(CodeEnvRow.spec, Text)
 )
@@ -172,14 +181,14 @@ def _summary_query(actor: Actor, filters: EnvFilter) -> Select[Any]:
         _ACTIVE.size_bytes,
         _ACTIVE.plan["interpreter"].as_string(),
         _granted(actor),
-        _LAST,
+        _LAST_COLUMNS,
     )
     return _filtered(select(*columns), actor, filters)
 
 
 def _summary(actor: Actor, row: Any) -> EnvSummary:
     name, owner, python, active, usable, created, differs, size, interpreter, granted, last = row
-    last_build = BuildInfo.of(last) if last is not None else None
+    last_build = BuildInfo.of(last) if last.id is not None else None
     built, spec_differs = active is not None, bool(differs)
     level = level_of(actor, owner, usable, granted)
     return EnvSummary(
@@ -240,7 +249,7 @@ def all_envs(
         _ACTIVE.spec,
         _ACTIVE.size_bytes,
         _ACTIVE.plan["interpreter"].as_string(),
-        _LAST,
+        _LAST_COLUMNS,
     )
     query = _filtered(select(*columns), actor, filters).options(load_only(*_ENV_COLUMNS))
     if actor.manages_all:  # capabilities need no grants: all of them anyway
@@ -268,7 +277,7 @@ _ENV_COLUMNS = (
 
 def _env_info(app: Codenv, actor: Actor, row: Any) -> EnvInfo:
     env, active_id, active_spec, size, interpreter, last_row = row
-    last = BuildInfo.of(last_row) if last_row is not None else None
+    last = BuildInfo.of(last_row) if last_row.id is not None else None
     spec_differs = active_id is not None and active_spec != env.spec
     return EnvInfo(
         name=env.name,
