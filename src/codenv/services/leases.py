@@ -17,7 +17,6 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
-from types import TracebackType
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -28,7 +27,7 @@ from codenv.jobs.liveness import holder_gone, holder_token
 from codenv.jobs.queue import LocalWorkerQueue
 from codenv.services.app import Codenv
 from codenv.services.leftovers import sweep_leftovers
-from codenv.services.slots import lease_until, renewal_seconds
+from codenv.services.slots import Renewing, lease_until, renewal_seconds
 from codenv.services.views import as_utc
 from codenv.storage import leases as lease_queries
 from codenv.storage import queries
@@ -60,28 +59,19 @@ def claim(app: Codenv, build_id: str) -> bool:
         return lease_queries.claim_build(session, build_id, claimer, utcnow())
 
 
-class BuildWatch:
+class BuildWatch(Renewing):
     """One thread per claimed build: renews its lease (and its slot's) every lease/3, and
     turns a cancel request recorded by any process, or the loss of the lease, into `event`.
     `lost` then says why the build must stop."""
 
     def __init__(self, app: Codenv, build_id: str) -> None:
+        super().__init__(app, f"build-{build_id}")
         self.event = threading.Event()
         self.lost: str | None = None
         self.holds_slot = False
-        self._app, self._build_id, self._holder = app, build_id, holder_token()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._build_id, self._holder = build_id, holder_token()
 
-    def __enter__(self) -> BuildWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
+    def _release(self) -> None:
         with self._app.db.session() as session:
             lease_queries.end_lease(session, self._build_id, self._holder)
 
@@ -89,7 +79,7 @@ class BuildWatch:
         self.lost = f"this worker lost the build's lease ({why}); {UNCHANGED}"
         self.event.set()
 
-    def _watch(self) -> None:
+    def _renew(self) -> None:
         renewed = time.monotonic()  # the claim set the first lease
         lease = self._app.settings.lease_seconds
         while not self._stop.wait(CANCEL_POLL_SECONDS):

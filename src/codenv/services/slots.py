@@ -8,6 +8,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,21 +30,16 @@ def renewal_seconds(app: Codenv) -> float:
     return app.settings.lease_seconds / RENEWALS_PER_LEASE
 
 
-class SlotHold:
-    """`with SlotHold.take(app, env_id, token) as hold:` (None when another holds the slot)."""
+class Renewing:
+    """A lease held for the length of a `with` block: a daemon thread runs `_renew` until the
+    block ends (`_stop` is set), then `_release` ends the lease."""
 
-    def __init__(self, app: Codenv, token: str) -> None:
-        self._app, self.token = app, token
+    def __init__(self, app: Codenv, name: str) -> None:
+        self._app = app
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, daemon=True, name=f"slot-{token}")
+        self._thread = threading.Thread(target=self._renew, daemon=True, name=name)
 
-    @classmethod
-    def take(cls, app: Codenv, env_id: int, token: str) -> SlotHold | None:
-        if not queries.take_build_slot(app.db, env_id, token, holder_token(), lease_until(app)):
-            return None
-        return cls(app, token)
-
-    def __enter__(self) -> SlotHold:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -52,6 +48,29 @@ class SlotHold:
     ) -> None:
         self._stop.set()
         self._thread.join()
+        self._release()
+
+    def _renew(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class SlotHold(Renewing):
+    """`with SlotHold.take(app, env_id, token) as hold:` (None when another holds the slot)."""
+
+    def __init__(self, app: Codenv, token: str) -> None:
+        super().__init__(app, f"slot-{token}")
+        self.token = token
+
+    @classmethod
+    def take(cls, app: Codenv, env_id: int, token: str) -> SlotHold | None:
+        if not queries.take_build_slot(app.db, env_id, token, holder_token(), lease_until(app)):
+            return None
+        return cls(app, token)
+
+    def _release(self) -> None:
         with self._app.db.session() as session:
             queries.release_build_slot(session, self.token)
 
