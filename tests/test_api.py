@@ -166,6 +166,11 @@ def test_request_flow_from_both_sides(server: RunningServer, newest: str) -> Non
     mine = {r["name"]: r for r in ana.get("/api/v1/requests", params={"mine": True}).json()}
     assert mine["ana-env"]["status"] == "approved"
     assert (mine["other-env"]["status"], mine["other-env"]["reason"]) == ("rejected", "duplicate")
+    page = ana.get("/api/v1/requests", params={"mine": True, "limit": 1}).json()
+    assert [r["name"] for r in page["items"]] == ["other-env"] and page["next_cursor"]
+    last = ana.get("/api/v1/requests", params={"mine": True, "cursor": page["next_cursor"]})
+    assert [r["name"] for r in last.json()["items"]] == ["ana-env"]
+    assert ana.get("/api/v1/requests", params={"limit": 1}).status_code == 403
     env = ana.get("/api/v1/envs/ana-env").json()
     assert env["owner"] == "ana" and env["active_revision"] == 1
 

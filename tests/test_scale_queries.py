@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from codenv.backends.fake import FakeInstaller
-from codenv.domain.errors import InvalidInput
+from codenv.domain.errors import InvalidInput, PermissionDenied
 from codenv.services import accounts, audit, builds, env_listing, envs, listing, requests, revisions
 from codenv.services.actor import Actor, may_use
 from codenv.services.app import Codenv, open_codenv
@@ -177,6 +177,7 @@ READS: dict[str, Callable[[Codenv], object]] = {
     "builds page": lambda app: listing.find_builds(app, MEMBER, "env00003", limit=2),
     "requests": lambda app: requests.list_requests(app, ADMIN),
     "requests page": lambda app: listing.find_requests(app, ADMIN, status="approved"),
+    "my requests page": lambda app: listing.find_requests(app, MEMBER, mine=True, limit=5),
     "audit": lambda app: audit.list_audit(app, ADMIN),
     "audit page": lambda app: listing.find_audit(app, ADMIN, action="env.*", limit=50),
     "users": lambda app: accounts.list_users(app, ADMIN),
@@ -329,6 +330,18 @@ def test_other_lists_page_and_filter(app: Codenv) -> None:
     assert len(asked.items) == 25 and asked.next_cursor is not None
     more = listing.find_requests(app, ADMIN, status="approved", cursor=asked.next_cursor)
     assert len(more.items) == 5 and more.next_cursor is None
+    # Anyone pages their own requests (user1 asked for all 30), and only those.
+    requester = Actor(name="user1")
+    own = listing.find_requests(app, requester, mine=True, limit=20)
+    rest_own = listing.find_requests(app, requester, mine=True, cursor=own.next_cursor)
+    names = [r.name for r in [*own.items, *rest_own.items]]
+    assert names == [f"r{i}" for i in reversed(range(30))] and rest_own.next_cursor is None
+    assert listing.find_requests(app, MEMBER, mine=True).items == []
+    with pytest.raises(PermissionDenied):
+        listing.find_requests(app, requester, limit=5)
+    with pytest.raises(InvalidInput) as refused:
+        listing.find_requests(app, ADMIN, cursor=own.next_cursor)
+    assert refused.value.field == "cursor"
 
 
 def test_a_cursor_from_another_list_or_sort_is_refused(app: Codenv) -> None:

@@ -365,17 +365,20 @@ def list_requests(
     cursor: Cursor = None,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """The inbox (administrators; pending first) or, with `mine`, the caller's own requests.
-    With `limit` or `cursor`: one page of the inbox."""
+    With `limit` or `cursor`: one page of either."""
+    if wants_page(limit, cursor):
+        return listing.find_requests(
+            call.app,
+            call.actor,
+            limit=limit or DEFAULT_LIMIT,
+            cursor=cursor,
+            status=status_filter,
+            mine=mine,
+        ).to_dict()
     if mine:
-        if wants_page(limit, cursor):
-            raise InvalidInput("the caller's own requests are not paged", field="limit")
         return [item.to_dict() for item in requests.my_requests(call.app, call.actor)]
-    if not wants_page(limit, cursor):
-        found = requests.list_requests(call.app, call.actor, status=status_filter)
-        return [item.to_dict() for item in found]
-    return listing.find_requests(
-        call.app, call.actor, limit=limit or DEFAULT_LIMIT, cursor=cursor, status=status_filter
-    ).to_dict()
+    found = requests.list_requests(call.app, call.actor, status=status_filter)
+    return [item.to_dict() for item in found]
 
 
 @router.get("/requests/{request_id}", tags=["requests"], response_model=EnvRequest)

@@ -189,17 +189,24 @@ def find_requests(
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
     status: str | None = None,
+    mine: bool = False,
 ) -> Page:
-    """The administrators' inbox: pending requests first, then the newest; 1 query."""
-    require_admin(actor, "read the requests inbox")
+    """The administrators' inbox, or with `mine` the actor's own requests (anyone): pending
+    requests first, then the newest; 1 query."""
     query = select(EnvRequestRow, _PENDING_LAST)
+    if mine:
+        query = query.where(EnvRequestRow.requester == actor.name)
+    else:
+        require_admin(actor, "read the requests inbox")
     if choice(status, REQUEST_STATUSES, "status"):
         query = query.where(EnvRequestRow.status == status)
+    # A cursor of one list is refused by the other.
+    kind = "myrequests" if mine else "requests"
     with app.db.session() as session:
-        rows = session.execute(paged(query, "requests", _REQUEST_ORDER, cursor, limit)).all()
+        rows = session.execute(paged(query, kind, _REQUEST_ORDER, cursor, limit)).all()
         items = [RequestInfo.of(row[0]) for row in rows]
         keys: list[list[Key]] = [[row[1], row[0].id] for row in rows]
-    return page_of(items, keys, "requests", limit)
+    return page_of(items, keys, kind, limit)
 
 
 _USER_ORDER: Order = [(UserRow.name_key, False)]
