@@ -295,5 +295,8 @@ def test_list_parameters_page_and_are_bounded(server: RunningServer) -> None:
         older = client.get("/api/v1/audit", params={"limit": 2, "offset": 0}).json()
         assert [entry["id"] for entry in older] == [entry["id"] for entry in first["items"]]
         mine = client.get("/api/v1/requests", params={"mine": True, "limit": 1})
-        assert mine.status_code == 422
-        assert mine.json()["error"]["field"] == "limit"
+        assert mine.status_code == 200 and mine.json() == {"items": [], "next_cursor": None}
+        foreign = client.get(
+            "/api/v1/requests", params={"mine": True, "cursor": first["next_cursor"]}
+        )
+        assert foreign.status_code == 422 and foreign.json()["error"]["field"] == "cursor"
