@@ -267,7 +267,9 @@ def test_filters_agree_with_the_rows_shown(app: Codenv) -> None:
     assert python == [info.name for info in every if info.python == "3.11"]
     prefix = _all_pages(app, ADMIN, filters=EnvFilter(prefix="ENV001"))
     assert prefix == [f"Env{i:05d}" for i in range(100, 120)]
-    assert _all_pages(app, ADMIN, filters=EnvFilter(prefix="env_")) == []  # `_` is no wildcard
+    # Neither `_` nor `%` is a wildcard, nor the escape character itself.
+    for literal in ("env_", "env%", "env/", "e%0"):
+        assert _all_pages(app, ADMIN, filters=EnvFilter(prefix=literal)) == [], literal
 
 
 def test_the_list_shows_each_user_exactly_the_envs_they_may_use(app: Codenv) -> None:

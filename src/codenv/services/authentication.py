@@ -27,6 +27,7 @@ from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
 from codenv.services.views import as_utc
 from codenv.storage import queries
+from codenv.storage.holders import Holder
 from codenv.storage.models import LoginFailureRow, UserRow, utcnow
 
 LOGIN_FAILED = "wrong user name or password"
@@ -70,11 +71,16 @@ SOURCE_POLICY = LoginPolicy(free_attempts=20, drain_seconds=180.0)
 
 def actor_of(user: UserRow, source: str = "") -> Actor:
     """The rights of `user` as their groups grant them now."""
-    groups = [membership.group for membership in user.memberships]
+    return actor_of_holder(Holder.of_user(user), source)
+
+
+def actor_of_holder(holder: Holder, source: str = "") -> Actor:
+    """The rights of a token's or session's holder as their groups grant them now."""
+    groups = holder.groups
     admin = any(group.administrator for group in groups)
     return Actor(
-        name=user.name,
-        user_id=user.id,
+        name=holder.name,
+        user_id=holder.user_id,
         groups=frozenset(group.name for group in groups),
         is_admin=admin,
         may_create=admin or any(group.may_create_envs for group in groups),

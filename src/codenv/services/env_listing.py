@@ -8,14 +8,19 @@ are a WHERE clause. The full rows of the unpaged list (`all_envs`) keep the spec
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Integer,
     Select,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -26,7 +31,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import Bundle, aliased, lazyload, load_only
+from sqlalchemy.orm import aliased, lazyload, load_only
 
 from codenv.domain.names import name_key
 from codenv.domain.spec_masking import masked_spec
@@ -38,15 +43,15 @@ from codenv.services.listing import (
     DEFAULT_LIMIT,
     FINISHED,
     Page,
+    check_limit,
     choice,
     page_of,
-    paged,
     text_filter,
 )
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, EnvGrantRow, GroupRow, RevisionRow
-from codenv.storage.queries import Order
+from codenv.storage.queries import Order, decode_cursor, keyset_after
 
 ENV_STATUSES = ("ready", "building", "failed", "not built", "out of date", LAST_UPDATE_FAILED)
 ENV_SORTS: dict[str, Order] = {
@@ -60,15 +65,14 @@ ENV_SORTS: dict[str, Order] = {
 # page's statement when made per request.
 _ACTIVE, _LAST = aliased(RevisionRow, name="active"), aliased(BuildRow, name="last_build")
 _LAST_BUILD_ID = queries.last_build_id(CodeEnvRow.id)
-# The last build's columns that `BuildInfo.of` reads, as a plain row: a row of a page spent
+# The last build's columns that `BuildInfo.of` reads, as a plain tuple: a row of a page spent
 # more time becoming an ORM object than being read.
-_LAST_FIELDS = (
+_LastBuild = namedtuple(
+    "_LastBuild",
     "id env_name status step upgrade_all rebuild requested_by revision error created_at "
-    "started_at finished_at kind worker host"
+    "started_at finished_at kind worker host",
 )
-_LAST_COLUMNS: Bundle[Any] = Bundle(
-    "last_build", *(getattr(_LAST, name) for name in _LAST_FIELDS.split())
-)
+_LAST_COLUMNS = tuple(getattr(_LAST, name) for name in _LastBuild._fields)
 _SPEC_DIFFERS = and_(
     _ACTIVE.id.isnot(None), cast(_ACTIVE.spec, Text) != cast(CodeEnvRow.spec, Text)
 )
@@ -103,34 +107,82 @@ class EnvSummary:
         return plain(self)
 
 
-def _granted(actor: Actor) -> ColumnElement[int]:
+@dataclass(frozen=True)
+class _Shape:
+    """What the SQL of a list of envs depends on; the rest (who asks, the filters' values,
+    the cursor, the limit) are bound parameters. Statements are built once per shape: built
+    per request, making one and its cache key cost more than the database's work."""
+
+    manages_all: bool
+    grouped: bool
+    owner: bool
+    python: bool
+    prefix: bool
+    status: str | None
+    sort: str = "name"
+    after: bool = False
+
+    @classmethod
+    def of(cls, actor: Actor, filters: EnvFilter, sort: str, after: bool = False) -> _Shape:
+        return cls(
+            actor.manages_all,
+            bool(actor.group_keys),
+            bool(filters.owner),
+            bool(filters.python),
+            bool(filters.prefix),
+            filters.status,
+            sort,
+            after,
+        )
+
+
+def _params(actor: Actor, filters: EnvFilter) -> dict[str, Any]:
+    """The bound values of a `_Shape`'s statement (those it does not use are ignored)."""
+    return {
+        "actor_key": name_key(actor.name),
+        "group_keys": sorted(actor.group_keys),
+        "owner_key": name_key(filters.owner or ""),
+        "python": filters.python,
+        "prefix": like_prefix(name_key(filters.prefix or "")),
+    }
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern for names starting with `prefix`, its wildcards escaped with `/`."""
+    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+_GROUP_KEYS: BindParameter[str] = bindparam("group_keys", expanding=True)
+
+
+def _granted(shape: _Shape) -> ColumnElement[int]:
     """The highest level the actor's groups were granted on the env (NONE without one)."""
-    if actor.manages_all or not actor.group_keys:
+    if shape.manages_all or not shape.grouped:
         return literal(NONE)
     best = (
         select(func.max(_LEVEL_NUMBER))
         .where(EnvGrantRow.env_id == CodeEnvRow.id, GroupRow.id == EnvGrantRow.group_id)
-        .where(GroupRow.name_key.in_(sorted(actor.group_keys)))
+        .where(GroupRow.name_key.in_(_GROUP_KEYS))
         .scalar_subquery()
     )
     return func.coalesce(best, NONE)
 
 
-def visible_to(actor: Actor) -> ColumnElement[bool]:
+def _visible(shape: _Shape) -> ColumnElement[bool]:
     """`services.actor.may_use` as SQL: manages all, owns, usable by all, or a grant to one of
     the actor's groups (tests/test_scale_queries.py checks that both agree)."""
-    if actor.manages_all:
+    if shape.manages_all:
         return true()
     allowed = [
-        func.lower(CodeEnvRow.owner) == name_key(actor.name),
+        func.lower(CodeEnvRow.owner) == bindparam("actor_key"),
         CodeEnvRow.usable_by_all.is_(True),
     ]
-    if actor.group_keys:
+    if shape.grouped:
         granted = (
             exists()
             .where(EnvGrantRow.env_id == CodeEnvRow.id, EnvGrantRow.level.in_(tuple(LEVELS)))
             .where(GroupRow.id == EnvGrantRow.group_id)
-            .where(GroupRow.name_key.in_(sorted(actor.group_keys)))
+            .where(GroupRow.name_key.in_(_GROUP_KEYS))
         )
         allowed.append(granted)
     return or_(*allowed)
@@ -151,25 +203,31 @@ def _status_clause(status: str) -> ColumnElement[bool]:
     return clauses[status]
 
 
-def _filtered(query: Select[Any], actor: Actor, filters: EnvFilter) -> Select[Any]:
+def _filtered(query: Select[Any], shape: _Shape) -> Select[Any]:
     query = query.outerjoin(
         _ACTIVE,
         and_(_ACTIVE.env_id == CodeEnvRow.id, _ACTIVE.number == CodeEnvRow.active_revision),
     ).outerjoin(_LAST, _LAST.id == _LAST_BUILD_ID)
-    query = query.where(visible_to(actor))
-    if filters.owner:
-        query = query.where(func.lower(CodeEnvRow.owner) == name_key(filters.owner))
-    if filters.python:
-        query = query.where(CodeEnvRow.spec["python"].as_string() == filters.python)
-    if filters.prefix:
-        prefix = name_key(filters.prefix)
-        query = query.where(CodeEnvRow.name_key.startswith(prefix, autoescape=True))
-    if filters.status:
-        query = query.where(_status_clause(filters.status))
+    query = query.where(_visible(shape))
+    if shape.owner:
+        query = query.where(func.lower(CodeEnvRow.owner) == bindparam("owner_key"))
+    if shape.python:
+        query = query.where(CodeEnvRow.spec["python"].as_string() == bindparam("python"))
+    if shape.prefix:
+        query = query.where(CodeEnvRow.name_key.like(bindparam("prefix"), escape="/"))
+    if shape.status:
+        query = query.where(_status_clause(shape.status))
     return query
 
 
-def _summary_query(actor: Actor, filters: EnvFilter) -> Select[Any]:
+def _ordered(query: Select[Any], order: Order) -> Select[Any]:
+    return query.order_by(*(column.desc() if desc else column.asc() for column, desc in order))
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: _Shape) -> Select[Any]:
+    """A page's statement: `limit` rows after the cursor's key (`after0`, `after1`)."""
+    order = ENV_SORTS[shape.sort]
     columns = (
         CodeEnvRow.name,
         CodeEnvRow.owner,
@@ -180,17 +238,28 @@ def _summary_query(actor: Actor, filters: EnvFilter) -> Select[Any]:
         _SPEC_DIFFERS,
         _ACTIVE.size_bytes,
         _ACTIVE.plan["interpreter"].as_string(),
-        _granted(actor),
-        _LAST_COLUMNS,
+        _granted(shape),
+        *_LAST_COLUMNS,
+        *(column for column, _ in order),
     )
-    return _filtered(select(*columns), actor, filters)
+    query = _filtered(select(*columns), shape)
+    if shape.after:
+        after = [bindparam(f"after{n}", type_=column.type) for n, (column, _) in enumerate(order)]
+        query = query.where(keyset_after(order, after))
+    return _ordered(query, order).limit(bindparam("limit", type_=Integer))
+
+
+_LAST_START = 10  # where a page row's last build columns start
+_LAST_END = _LAST_START + len(_LAST_COLUMNS)
 
 
 def _summary(actor: Actor, row: Any) -> EnvSummary:
-    name, owner, python, active, usable, created, differs, size, interpreter, granted, last = row
-    last_build = BuildInfo.of(last) if last.id is not None else None
+    name, owner, python, active, usable, created, differs, size, interpreter, granted = row[
+        :_LAST_START
+    ]
+    last = row[_LAST_START:_LAST_END]
+    last_build = BuildInfo.of(_LastBuild._make(last)) if last[0] is not None else None
     built, spec_differs = active is not None, bool(differs)
-    level = level_of(actor, owner, usable, granted)
     return EnvSummary(
         name=name,
         owner=owner,
@@ -202,7 +271,7 @@ def _summary(actor: Actor, row: Any) -> EnvSummary:
         size_bytes=size if built and size is not None else 0,
         created_at=created.isoformat(timespec="seconds"),
         last_build=last_build,
-        capabilities=Capabilities.of_level(level),
+        capabilities=Capabilities.of_level(level_of(actor, owner, usable, granted)),
     )
 
 
@@ -226,14 +295,17 @@ def find_envs(
 ) -> Page:
     """The envs the actor may use, one page of `EnvSummary`: 1 query."""
     filters = _checked_filter(filters)
-    order = ENV_SORTS.get(choice(sort, tuple(ENV_SORTS), "sort") or "name", ENV_SORTS["name"])
-    query = _summary_query(actor, filters).add_columns(*(column for column, _ in order))
-    query = paged(query, f"envs{sort}", order, cursor, limit)
+    sort = choice(sort, tuple(ENV_SORTS), "sort") or "name"
+    order, kind = ENV_SORTS[sort], f"envs{sort}"
+    params = {**_params(actor, filters), "limit": check_limit(limit) + 1}
+    if cursor is not None:
+        key = decode_cursor(cursor, kind, [column.type.python_type for column, _ in order])
+        params.update((f"after{n}", value) for n, value in enumerate(key))
+    statement = _page_statement(_Shape.of(actor, filters, sort, cursor is not None))
     with app.db.session() as session:
-        rows = session.execute(query).all()
-    width = len(order)
-    items = [_summary(actor, row[:-width]) for row in rows]
-    return page_of(items, [list(row[-width:]) for row in rows], f"envs{sort}", limit)
+        rows = session.execute(statement, params).all()
+    keys = [list(row[_LAST_END:]) for row in rows]
+    return page_of([_summary(actor, row) for row in rows], keys, kind, limit)
 
 
 def all_envs(
@@ -249,14 +321,14 @@ def all_envs(
         _ACTIVE.spec,
         _ACTIVE.size_bytes,
         _ACTIVE.plan["interpreter"].as_string(),
-        _LAST_COLUMNS,
+        *_LAST_COLUMNS,
     )
-    query = _filtered(select(*columns), actor, filters).options(load_only(*_ENV_COLUMNS))
+    query = _filtered(select(*columns), _Shape.of(actor, filters, sort))
+    query = query.options(load_only(*_ENV_COLUMNS))
     if actor.manages_all:  # capabilities need no grants: all of them anyway
         query = query.options(lazyload(CodeEnvRow.grants))
-    ordered = [column.desc() if descending else column.asc() for column, descending in order]
     with app.db.session() as session:
-        rows = session.execute(query.order_by(*ordered)).all()
+        rows = session.execute(_ordered(query, order), _params(actor, filters)).all()
         infos = [_env_info(app, actor, row) for row in rows]
     # The filter compared specs as stored text, these rows as values: a row whose specs differ
     # only in key order shows "ready" and is left out of "out of date".
@@ -276,7 +348,8 @@ _ENV_COLUMNS = (
 
 
 def _env_info(app: Codenv, actor: Actor, row: Any) -> EnvInfo:
-    env, active_id, active_spec, size, interpreter, last_row = row
+    env, active_id, active_spec, size, interpreter = row[:5]
+    last_row = _LastBuild._make(row[5:])
     last = BuildInfo.of(last_row) if last_row.id is not None else None
     spec_differs = active_id is not None and active_spec != env.spec
     return EnvInfo(

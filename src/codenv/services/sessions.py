@@ -25,9 +25,10 @@ from codenv.services.accounts import admin_session, end_sessions_of
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
-from codenv.services.authentication import actor_of
+from codenv.services.authentication import actor_of_holder
 from codenv.services.views import as_utc
-from codenv.storage import queries
+from codenv.storage import holders, queries
+from codenv.storage.holders import HeldSession
 from codenv.storage.models import SessionRow, UserRow, utcnow
 
 # Anything longer is no secret of ours: refused before it is hashed.
@@ -83,7 +84,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _ends_at(row: SessionRow, policy: SessionPolicy) -> datetime:
+def _ends_at(row: SessionRow | HeldSession, policy: SessionPolicy) -> datetime:
     """When the session ends if nothing is heard from it: idle or absolute, the earlier."""
     last_seen, expires = as_utc(row.last_seen_at), as_utc(row.expires_at)
     assert last_seen is not None and expires is not None
@@ -157,17 +158,19 @@ def resume_session(
     """The live session whose cookie holds `secret`, or None (unknown, ended, expired, or its
     user disabled)."""
     moment = now or utcnow()
+    if not secret or len(secret) > MAX_SECRET_LENGTH:
+        return None
     with app.db.session() as session:
-        row = _by_secret(session, secret)
-        if row is None or not row.user.active:
+        held = holders.session_by_hash(session, _hash(secret))
+        if held is None or not held.holder.active:
             return None
-        if _ends_at(row, policy) <= moment:
-            session.delete(row)
+        if _ends_at(held, policy) <= moment:
+            session.execute(delete(SessionRow).where(SessionRow.id == held.id))
             return None
-        last_seen = as_utc(row.last_seen_at)
+        last_seen = as_utc(held.last_seen_at)
         if last_seen is None or moment - last_seen >= LAST_SEEN_RESOLUTION:
-            row.last_seen_at = moment
-        return ActiveSession(row.id, actor_of(row.user, source), row.csrf)
+            holders.session_seen(session, held.id, moment)
+        return ActiveSession(held.id, actor_of_holder(held.holder, source), held.csrf)
 
 
 def end_session(app: Codenv, secret: str, *, source: str = "") -> None:

@@ -18,10 +18,11 @@ from codenv.services.access_views import NewToken, TokenInfo
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import add_entry
-from codenv.services.authentication import actor_of
+from codenv.services.authentication import actor_of_holder
 from codenv.services.views import as_utc
-from codenv.storage import queries
-from codenv.storage.models import ApiTokenRow, UserRow, utcnow
+from codenv.storage import holders, queries
+from codenv.storage.holders import HeldToken
+from codenv.storage.models import ApiTokenRow, utcnow
 
 SECRET_PREFIX = "cdv_"  # noqa: S105 (what every secret starts with)
 PREFIX_LENGTH = 12  # "cdv_" and 8 characters of the secret: enough to tell tokens apart
@@ -149,15 +150,15 @@ def set_token_expiry(
         return TokenInfo.of(row, now)
 
 
-def _usable(row: ApiTokenRow | None, now: datetime) -> UserRow:
-    if row is None or row.revoked_at is not None:
+def _usable(token: HeldToken | None, now: datetime) -> HeldToken:
+    if token is None or token.revoked_at is not None:
         raise AuthenticationFailed(INVALID_TOKEN)
-    expires = as_utc(row.expires_at)
+    expires = as_utc(token.expires_at)
     if expires is not None and expires <= now:
         raise AuthenticationFailed(INVALID_TOKEN)
-    if not row.user.active:
+    if not token.holder.active:
         raise AuthenticationFailed(INVALID_TOKEN)
-    return row.user
+    return token
 
 
 def authenticate_token(
@@ -172,10 +173,8 @@ def authenticate_token(
         raise AuthenticationFailed(INVALID_TOKEN)
     moment = now or utcnow()
     with app.db.session() as session:
-        row = queries.token_by_hash(session, secret_hash(secret))
-        user = _usable(row, moment)
-        assert row is not None
-        last = as_utc(row.last_used_at)
+        token = _usable(holders.token_by_hash(session, secret_hash(secret)), moment)
+        last = as_utc(token.last_used_at)
         if last is None or moment - last >= LAST_USED_RESOLUTION:
-            row.last_used_at = moment
-        return actor_of(user, source)
+            holders.token_used(session, token.id, moment)
+        return actor_of_holder(token.holder, source)

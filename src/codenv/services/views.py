@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 
 from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import FULL, MANAGE_USERS, UPDATE, USE, Actor, env_level
-from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow
+from codenv.storage.models import CodeEnvRow, RevisionRow
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -20,8 +21,11 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    aware = as_utc(moment)
-    return aware.isoformat(timespec="milliseconds") if aware else None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # as_utc's, without making a datetime per value of a page
+        return moment.isoformat(timespec="milliseconds") + "+00:00"
+    return moment.isoformat(timespec="milliseconds")
 
 
 def plain(view: Any) -> dict[str, Any]:
@@ -32,10 +36,16 @@ def plain(view: Any) -> dict[str, Any]:
     names = _FIELD_NAMES.get(kind)
     if names is None:
         names = _FIELD_NAMES[kind] = tuple(item.name for item in fields(kind))
-    return {name: _plain_value(getattr(view, name)) for name in names}
+    values = [getattr(view, name) for name in names]
+    return {
+        name: value if type(value) in _AS_IS else _plain_value(value)
+        for name, value in zip(names, values, strict=True)
+    }
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# Values kept as they are, by exact type: a page's hundreds of values skip the checks below.
+_AS_IS = frozenset({str, int, float, bool, dict, type(None)})
 
 
 def _plain_value(value: Any) -> Any:
@@ -44,6 +54,41 @@ def _plain_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain_value(item) for item in value]
     return plain(value) if is_dataclass(value) else value
+
+
+class BuildColumns(Protocol):
+    """What `BuildInfo.of` reads: a `BuildRow`, or a page's plain columns of one."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def env_name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def upgrade_all(self) -> bool: ...
+    @property
+    def rebuild(self) -> bool: ...
+    @property
+    def requested_by(self) -> str: ...
+    @property
+    def revision(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def worker(self) -> str | None: ...
+    @property
+    def host(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +111,7 @@ class BuildInfo:
     host: str | None = None
 
     @classmethod
-    def of(cls, row: BuildRow) -> BuildInfo:
+    def of(cls, row: BuildColumns) -> BuildInfo:
         started, finished = as_utc(row.started_at), as_utc(row.finished_at)
         duration = (finished - started).total_seconds() if started and finished else None
         return cls(
@@ -164,6 +209,7 @@ class Capabilities:
         return cls.of_level(env_level(actor, env))
 
     @classmethod
+    @cache  # frozen: every row of a page at one level shares one
     def of_level(cls, level: int) -> Capabilities:
         return cls(
             may_use=level >= USE,

@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, delete, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, joinedload, selectinload
 from sqlalchemy.orm.interfaces import ORMOption
@@ -266,7 +276,7 @@ def decode_cursor(cursor: str, kind: str, types: Sequence[type]) -> list[Key]:
 Order = Sequence[tuple[Any, bool]]  # (column, descending)
 
 
-def keyset_after(order: Order, values: Sequence[Key]) -> ColumnElement[bool]:
+def keyset_after(order: Order, values: Sequence[Key | BindParameter[Any]]) -> ColumnElement[bool]:
     """Rows strictly after the key `values` in `order` (keyset pagination)."""
     column, descending = order[0]
     beyond: ColumnElement[bool] = column < values[0] if descending else column > values[0]
