@@ -5,17 +5,20 @@ readers (no "database is locked" ever reaches a user)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import func, select
 
 from codenv.cli.serve_cmd import default_workers
+from codenv.http.app import create_app
 from codenv.services.app import open_codenv
 from codenv.settings import load_settings
 from codenv.storage.models import BuildRow, UserRow
@@ -148,3 +151,21 @@ def test_twenty_concurrent_writers_and_readers_never_see_a_locked_database(
     log = (served.app.settings.home.parent).glob("serve-*.log")
     assert not [path for path in log if "locked" in path.read_text().lower()]
     print(f"{len(answers)} requests from {CLIENTS} clients in {elapsed:.1f} s")
+
+
+def test_a_server_process_sets_what_it_started_with_aside_from_the_collector(
+    tmp_path: Path,
+) -> None:
+    """Full collections walked every object of the process (~100 ms, stalling its requests);
+    what the server holds from its start is never garbage, so they no longer walk it."""
+    settings = load_settings(tmp_path / "home", {"CODENV_INDEX_URL": "http://127.0.0.1:9/simple"})
+    before, app = gc.get_freeze_count(), create_app(settings, settle_heap=True)
+
+    async def started() -> None:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > before
+
+    try:
+        anyio.run(started)
+    finally:
+        gc.unfreeze()

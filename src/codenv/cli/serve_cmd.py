@@ -119,7 +119,7 @@ def _serve_here(app: Codenv, host: str, port: int) -> None:
 
     # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; codenv reads
     # it only from the proxies an administrator lists (`trustedProxies`, http/auth.py).
-    served = create_app(app.settings, app)
+    served = create_app(app.settings, app, settle_heap=True)
     uvicorn.run(served, host=host, port=port, log_level="warning", proxy_headers=False)
 
 

