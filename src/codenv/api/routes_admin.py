@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from codenv.api.answers import answer
 from codenv.api.errors import TOO_MANY_ATTEMPTS
 from codenv.api.responses_admin import (
     AddedInterpreter,
@@ -233,16 +234,18 @@ def drop_kept(kept_id: str, call: Caller) -> None:
 @router.get("/users", tags=["accounts"], response_model=list[User] | UserPage)
 def list_users(
     call: Caller, limit: Limit = None, cursor: Cursor = None, prefix: Filter = None
-) -> dict[str, Any] | list[dict[str, Any]]:
+) -> Response:
     """By name; `prefix`: of the name, case-insensitive. With `limit` or `cursor`: one page."""
     if prefix is None and not wants_page(limit, cursor):
-        return [user.to_dict() for user in accounts.list_users(call.app, call.actor)]
-    return listed(
-        lambda size, after: listing.find_users(
-            call.app, call.actor, limit=size, cursor=after, prefix=prefix
-        ),
-        limit,
-        cursor,
+        return answer(accounts.list_users(call.app, call.actor))
+    return answer(
+        listed(
+            lambda size, after: listing.find_users(
+                call.app, call.actor, limit=size, cursor=after, prefix=prefix
+            ),
+            limit,
+            cursor,
+        )
     )
 
 

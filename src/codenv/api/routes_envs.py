@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from codenv.api.answers import answer
 from codenv.api.errors import JSON_ERRORS
 from codenv.api.responses import (
     Build,
@@ -64,7 +65,7 @@ def list_envs(
     python: Filter = None,
     prefix: Filter = None,
     sort: Sort = "name",
-) -> dict[str, Any] | list[dict[str, Any]]:
+) -> Response:
     """The code envs the caller may use, by name (or `sort`). With `limit` or `cursor`: one
     page, `{"items", "next_cursor"}` of rows without the spec; without: every one (that the
     filters keep), a plain list of full rows. `status`: ready,
@@ -72,11 +73,12 @@ def list_envs(
     the name, case-insensitive."""
     filters = EnvFilter(owner=owner, status=status, python=python, prefix=prefix)
     if not wants_page(limit, cursor):
-        found = env_listing.all_envs(call.app, call.actor, filters, sort)
-        return [info.to_dict() for info in found]
-    return env_listing.find_envs(
-        call.app, call.actor, filters, limit=limit or DEFAULT_LIMIT, cursor=cursor, sort=sort
-    ).to_dict()
+        return answer(env_listing.all_envs(call.app, call.actor, filters, sort))
+    return answer(
+        env_listing.find_envs(
+            call.app, call.actor, filters, limit=limit or DEFAULT_LIMIT, cursor=cursor, sort=sort
+        )
+    )
 
 
 @router.post("/envs", status_code=status.HTTP_202_ACCEPTED, response_model=Created)
@@ -85,8 +87,8 @@ def create_env(body: CreateEnvBody, call: Caller) -> dict[str, Any]:
 
 
 @router.get("/envs/{name}", response_model=Env)
-def show_env(name: str, call: Caller) -> dict[str, Any]:
-    return envs.show_env(call.app, call.actor, name).to_dict()
+def show_env(name: str, call: Caller) -> Response:
+    return answer(envs.show_env(call.app, call.actor, name))
 
 
 @router.delete("/envs/{name}", response_model=Deleted)
@@ -132,23 +134,25 @@ def list_builds(
     cursor: Cursor = None,
     status: Filter = None,
     kind: Filter = None,
-) -> dict[str, Any] | list[dict[str, Any]]:
+) -> Response:
     """Newest first. With `limit` or `cursor`: one page; `status`: queued, running,
     succeeded, failed, cancelled; `kind`: update, init, import, image."""
     if status is None and kind is None and not wants_page(limit, cursor):
-        return [build.to_dict() for build in builds.list_builds(call.app, call.actor, name)]
-    return listed(
-        lambda size, after: listing.find_builds(
-            call.app, call.actor, name, limit=size, cursor=after, status=status, kind=kind
-        ),
-        limit,
-        cursor,
+        return answer(builds.list_builds(call.app, call.actor, name))
+    return answer(
+        listed(
+            lambda size, after: listing.find_builds(
+                call.app, call.actor, name, limit=size, cursor=after, status=status, kind=kind
+            ),
+            limit,
+            cursor,
+        )
     )
 
 
 @router.get("/builds/{build_id}", response_model=Build)
-def get_build(build_id: str, call: Caller) -> dict[str, Any]:
-    return builds.get_build(call.app, call.actor, build_id).to_dict()
+def get_build(build_id: str, call: Caller) -> Response:
+    return answer(builds.get_build(call.app, call.actor, build_id))
 
 
 @router.post("/builds/{build_id}/cancel", response_model=Build)
@@ -179,10 +183,10 @@ def stream_log(build_id: str, call: Caller) -> StreamingResponse:
 
 
 @router.get("/envs/{name}/installed", response_model=Installed)
-def installed(name: str, call: Caller, revision: RevisionQuery = None) -> dict[str, Any]:
+def installed(name: str, call: Caller, revision: RevisionQuery = None) -> Response:
     """The packages of a revision (default: the active one; `NAME@N` or `revision`: revision N)
     and its `diff` with the one before."""
-    return show_installed(call.app, call.actor, *revision_of(name, revision)).to_dict()
+    return answer(show_installed(call.app, call.actor, *revision_of(name, revision)))
 
 
 @router.get("/envs/{name}/revisions", response_model=list[Revision] | RevisionPage)

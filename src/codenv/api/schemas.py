@@ -236,17 +236,17 @@ Sort = Annotated[str, Query(max_length=16, description="name, -name, created, -c
 
 def listed(
     fetch: Callable[[int, str | None], Page], limit: int | None, cursor: str | None
-) -> dict[str, Any] | list[dict[str, Any]]:
+) -> Page | list[Any]:
     """The page asked for when `limit` or `cursor` is given; otherwise every item, a plain
     list, as these routes answered before they had pages (scripts rely on it)."""
     if limit is not None or cursor is not None:
-        return fetch(limit or DEFAULT_LIMIT, cursor).to_dict()
+        return fetch(limit or DEFAULT_LIMIT, cursor)
     page = fetch(MAX_LIMIT, None)
     items = list(page.items)
     while page.next_cursor is not None:
         page = fetch(MAX_LIMIT, page.next_cursor)
         items.extend(page.items)
-    return [item.to_dict() for item in items]
+    return items
 
 
 def wants_page(limit: int | None, cursor: str | None) -> bool:
