@@ -15,6 +15,7 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     or_,
@@ -45,8 +46,17 @@ MAX_CURSOR = 512  # characters: a cursor holds one row's sort key
 IMAGE_KIND = "image"
 
 
+# Every request about one env starts here: built once, with the env's grants (which every
+# permission check reads) joined rather than fetched by a second query.
+_ENV_BY_KEY = (
+    select(CodeEnvRow)
+    .where(CodeEnvRow.name_key == bindparam("key"))
+    .options(joinedload(CodeEnvRow.grants))
+)
+
+
 def env_by_name(session: Session, name: str) -> CodeEnvRow | None:
-    return session.scalar(select(CodeEnvRow).where(CodeEnvRow.name_key == name_key(name)))
+    return session.scalars(_ENV_BY_KEY, {"key": name_key(name)}).unique().first()
 
 
 def require_env(session: Session, name: str) -> CodeEnvRow:
