@@ -19,7 +19,12 @@ from codenv.domain.secrets import mask_secrets
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
 from codenv.services.audit import record
-from codenv.services.node_settings_store import CODE_ENVS, node_config, store_settings
+from codenv.services.node_settings_store import (
+    CODE_ENVS,
+    node_config,
+    store_settings,
+    stored_settings,
+)
 
 # `codeEnvsSettings.sandbox`: builds run in boxes unless an administrator turned them off.
 REQUIRED, OFF = "required", "off"
@@ -44,7 +49,8 @@ def sandbox_mode(app: Codenv) -> str:
 def node_kind(app: Codenv) -> NodeKind:
     """This node's kind (`nodeType`; absent: design). InvalidInput naming `nodeType` and the
     allowed values when the file names another."""
-    return parse_node_kind(node_config(app).get(NODE_TYPE_KEY))
+    # A shared setting: the database's rows alone (every console page asks; no file read).
+    return parse_node_kind(stored_settings(app).get(NODE_TYPE_KEY))
 
 
 def require_design_node(app: Codenv, action: str) -> None:
