@@ -58,7 +58,8 @@ def when(moment: str | None) -> str:
         parsed = datetime.fromisoformat(moment)
     except ValueError:
         return moment
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+    # As strftime("%Y-%m-%d %H:%M:%S"), several times faster (a page shows 50).
+    return parsed.replace(tzinfo=None).isoformat(" ", "seconds")
 
 
 def seconds(duration: float | None) -> str:
