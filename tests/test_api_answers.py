@@ -5,7 +5,6 @@ node whose env was built twice (by the fake installer) and that has another user
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -21,17 +20,10 @@ from codenv.domain.spec import EnvSpec
 from codenv.services import accounts, builds, envs
 from codenv.services.actor import Actor
 from codenv.services.app import open_codenv
-from support.server import RunningServer, running_server
+from support.server import RunningServer, running_server, wait_for_build
 
 UNUSED_INDEX = "http://127.0.0.1:9/simple"
 ADMIN = Actor.local_admin()
-
-
-def _finish(server: RunningServer, build_id: str) -> None:
-    deadline = time.monotonic() + 60
-    while not builds.get_build(server.app, ADMIN, build_id).finished:
-        assert time.monotonic() < deadline, f"build {build_id} did not finish"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +34,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, newest: str) -> Iterator[Ru
         patch.setattr(
             support.server, "open_codenv", partial(open_codenv, installer=fake, editables=fake)
         )
-        with running_server(home, UNUSED_INDEX) as running:
+        with (
+            running_server(home, UNUSED_INDEX) as running,
+            running.client(running.admin_token()) as client,
+        ):
             created = envs.create_env(running.app, ADMIN, "answered", EnvSpec(newest))
-            _finish(running, str(created.build_id))
+            wait_for_build(client, str(created.build_id))
             again = builds.request_update(running.app, ADMIN, "answered", rebuild=True)
-            _finish(running, str(again.build_id))
+            wait_for_build(client, str(again.build_id))
             accounts.create_user(running.app, ADMIN, "someone", password=None)
             yield running
 
