@@ -103,10 +103,10 @@ def _info(row: SessionRow, policy: SessionPolicy) -> SessionInfo:
     )
 
 
-def _by_secret(session: Session, secret: str) -> SessionRow | None:
+def _by_secret(session: Session, secret: str) -> HeldSession | None:
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
-    return queries.session_by_hash(session, _hash(secret))
+    return holders.session_by_hash(session, _hash(secret))
 
 
 def _drop_ended(session: Session, now: datetime, policy: SessionPolicy) -> None:
@@ -158,14 +158,12 @@ def resume_session(
     """The live session whose cookie holds `secret`, or None (unknown, ended, expired, or its
     user disabled)."""
     moment = now or utcnow()
-    if not secret or len(secret) > MAX_SECRET_LENGTH:
-        return None
     with app.db.session() as session:
-        held = holders.session_by_hash(session, _hash(secret))
+        held = _by_secret(session, secret)
         if held is None or not held.holder.active:
             return None
         if _ends_at(held, policy) <= moment:
-            session.execute(delete(SessionRow).where(SessionRow.id == held.id))
+            _delete(session, held.id)
             return None
         last_seen = as_utc(held.last_seen_at)
         if last_seen is None or moment - last_seen >= LAST_SEEN_RESOLUTION:
@@ -176,10 +174,15 @@ def resume_session(
 def end_session(app: Codenv, secret: str, *, source: str = "") -> None:
     """Log out: the session whose cookie holds `secret` ends (nothing happens without one)."""
     with app.db.session() as session:
-        row = _by_secret(session, secret)
-        if row is not None:
-            session.delete(row)
-            add_entry(session, row.user.name, "logout", row.user.name, source=source)
+        held = _by_secret(session, secret)
+        if held is not None:
+            _delete(session, held.id)
+            name = held.holder.name
+            add_entry(session, name, "logout", name, source=source)
+
+
+def _delete(session: Session, session_id: int) -> None:
+    session.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
 
 def list_sessions(

@@ -23,7 +23,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, joinedload, selectinload
-from sqlalchemy.orm.interfaces import ORMOption
 
 from codenv.domain.errors import InvalidInput, NotFound
 from codenv.domain.names import name_key
@@ -37,7 +36,6 @@ from codenv.storage.models import (
     GroupRow,
     MembershipRow,
     RevisionRow,
-    SessionRow,
     UserRow,
 )
 
@@ -199,23 +197,6 @@ def active_admin_count(session: Session) -> int:
         )
         or 0
     )
-
-
-def token_by_hash(session: Session, secret_hash: str) -> ApiTokenRow | None:
-    """The token, its user and the user's groups: one query (every API request makes it)."""
-    query = select(ApiTokenRow).where(ApiTokenRow.secret_hash == secret_hash)
-    return session.scalars(query.options(*_user_and_groups(ApiTokenRow.user))).unique().first()
-
-
-def session_by_hash(session: Session, secret_hash: str) -> SessionRow | None:
-    """The console session, its user and the user's groups: one query (every page makes it)."""
-    query = select(SessionRow).where(SessionRow.secret_hash == secret_hash)
-    return session.scalars(query.options(*_user_and_groups(SessionRow.user))).unique().first()
-
-
-def _user_and_groups(user: InstrumentedAttribute[UserRow]) -> tuple[ORMOption, ...]:
-    groups = joinedload(user).joinedload(UserRow.memberships)
-    return groups.joinedload(MembershipRow.group), groups.lazyload(MembershipRow.user)
 
 
 def tokens_of(session: Session, user_id: int | None) -> Sequence[ApiTokenRow]:
