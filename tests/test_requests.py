@@ -123,12 +123,16 @@ def test_rejected_request_shows_the_reason(app: Codenv, newest: str) -> None:
     other = user_in(app, ADMIN, "other")
     first = requests.submit_request(app, dina, "first", EnvSpec(python=newest))
     second = requests.submit_request(app, dina, "second", EnvSpec(python=newest))
+    assert requests.pending_count(app, ADMIN) == 2  # the console's badge for administrators
+    with pytest.raises(PermissionDenied):
+        requests.pending_count(app, dina)
     with pytest.raises(InvalidInput) as no_reason:
         requests.reject_request(app, ADMIN, first.id, "  ")
     assert no_reason.value.field == "reason"
 
     rejected = requests.reject_request(app, ADMIN, first.id, "use the shared env 'ml' instead")
     assert rejected.status == "rejected" and rejected.decided_by == ADMIN.name
+    assert requests.pending_count(app, ADMIN) == 1
     mine = {request.name: request for request in requests.my_requests(app, dina)}
     assert mine["first"].reason == "use the shared env 'ml' instead"
     assert mine["second"].status == "pending"

@@ -178,6 +178,7 @@ READS: dict[str, Callable[[Codenv], object]] = {
     "requests": lambda app: requests.list_requests(app, ADMIN),
     "requests page": lambda app: listing.find_requests(app, ADMIN, status="approved"),
     "my requests page": lambda app: listing.find_requests(app, MEMBER, mine=True, limit=5),
+    "pending requests (every admin page)": lambda app: requests.pending_count(app, ADMIN),
     "audit": lambda app: audit.list_audit(app, ADMIN),
     "audit page": lambda app: listing.find_audit(app, ADMIN, action="env.*", limit=50),
     "users": lambda app: accounts.list_users(app, ADMIN),

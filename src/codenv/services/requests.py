@@ -8,6 +8,7 @@ and queues its build with the requester as its owner; rejecting keeps the reason
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from codenv.domain.errors import (
@@ -91,6 +92,15 @@ def list_requests(app: Codenv, actor: Actor, *, status: str | None = None) -> li
     with app.db.session() as session:
         rows = queries.requests(session)
         return [RequestInfo.of(row) for row in rows if status is None or row.status == status]
+
+
+def pending_count(app: Codenv, actor: Actor) -> int:
+    """How many requests wait for an administrator (every console page shows it to them): one
+    COUNT through the status index, whatever the number of requests ever made."""
+    require_admin(actor, "read the requests inbox")
+    with app.db.session() as session:
+        query = select(func.count()).where(EnvRequestRow.status == "pending")
+        return session.scalar(query.select_from(EnvRequestRow)) or 0
 
 
 def my_requests(app: Codenv, actor: Actor) -> list[RequestInfo]:

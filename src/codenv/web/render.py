@@ -91,7 +91,7 @@ def viewer_context(viewer: Viewer) -> dict[str, Any]:
         warnings.append(UNSANDBOXED)
     pending = 0
     if viewer.actor.is_admin:
-        pending = len(requests.list_requests(viewer.app, viewer.actor, status="pending"))
+        pending = requests.pending_count(viewer.app, viewer.actor)
     return {
         "user": viewer.actor,
         "csrf": viewer.csrf,
