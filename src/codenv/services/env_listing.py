@@ -45,13 +45,15 @@ from codenv.services.listing import (
     Page,
     check_limit,
     choice,
+    cursor_key,
+    ordered,
     page_of,
     text_filter,
 )
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, EnvGrantRow, GroupRow, RevisionRow
-from codenv.storage.queries import Order, decode_cursor, keyset_after
+from codenv.storage.queries import Order, keyset_after
 
 ENV_STATUSES = ("ready", "building", "failed", "not built", "out of date", LAST_UPDATE_FAILED)
 ENV_SORTS: dict[str, Order] = {
@@ -220,37 +222,32 @@ def _filtered(query: Select[Any], shape: _Shape) -> Select[Any]:
     return query
 
 
-def _ordered(query: Select[Any], order: Order) -> Select[Any]:
-    return query.order_by(*(column.desc() if desc else column.asc() for column, desc in order))
+# A page row: these columns, the caller's granted level, the last build's, the sort key's.
+_ROW_COLUMNS = (
+    CodeEnvRow.name,
+    CodeEnvRow.owner,
+    CodeEnvRow.spec["python"].as_string(),
+    CodeEnvRow.active_revision,
+    CodeEnvRow.usable_by_all,
+    CodeEnvRow.created_at,
+    _SPEC_DIFFERS,
+    _ACTIVE.size_bytes,
+    _ACTIVE.plan["interpreter"].as_string(),
+)
+_LAST_START = len(_ROW_COLUMNS) + 1  # where a page row's last build columns start
+_LAST_END = _LAST_START + len(_LAST_COLUMNS)
 
 
 @lru_cache(maxsize=512)
 def _page_statement(shape: _Shape) -> Select[Any]:
     """A page's statement: `limit` rows after the cursor's key (`after0`, `after1`)."""
     order = ENV_SORTS[shape.sort]
-    columns = (
-        CodeEnvRow.name,
-        CodeEnvRow.owner,
-        CodeEnvRow.spec["python"].as_string(),
-        CodeEnvRow.active_revision,
-        CodeEnvRow.usable_by_all,
-        CodeEnvRow.created_at,
-        _SPEC_DIFFERS,
-        _ACTIVE.size_bytes,
-        _ACTIVE.plan["interpreter"].as_string(),
-        _granted(shape),
-        *_LAST_COLUMNS,
-        *(column for column, _ in order),
-    )
+    columns = (*_ROW_COLUMNS, _granted(shape), *_LAST_COLUMNS, *(column for column, _ in order))
     query = _filtered(select(*columns), shape)
     if shape.after:
         after = [bindparam(f"after{n}", type_=column.type) for n, (column, _) in enumerate(order)]
         query = query.where(keyset_after(order, after))
-    return _ordered(query, order).limit(bindparam("limit", type_=Integer))
-
-
-_LAST_START = 10  # where a page row's last build columns start
-_LAST_END = _LAST_START + len(_LAST_COLUMNS)
+    return ordered(query, order).limit(bindparam("limit", type_=Integer))
 
 
 def _summary(actor: Actor, row: Any) -> EnvSummary:
@@ -299,7 +296,7 @@ def find_envs(
     order, kind = ENV_SORTS[sort], f"envs{sort}"
     params = {**_params(actor, filters), "limit": check_limit(limit) + 1}
     if cursor is not None:
-        key = decode_cursor(cursor, kind, [column.type.python_type for column, _ in order])
+        key = cursor_key(cursor, kind, order)
         params.update((f"after{n}", value) for n, value in enumerate(key))
     statement = _page_statement(_Shape.of(actor, filters, sort, cursor is not None))
     with app.db.session() as session:
@@ -328,7 +325,7 @@ def all_envs(
     if actor.manages_all:  # capabilities need no grants: all of them anyway
         query = query.options(lazyload(CodeEnvRow.grants))
     with app.db.session() as session:
-        rows = session.execute(_ordered(query, order), _params(actor, filters)).all()
+        rows = session.execute(ordered(query, order), _params(actor, filters)).all()
         infos = [_env_info(app, actor, row) for row in rows]
     # The filter compared specs as stored text, these rows as values: a row whose specs differ
     # only in key order shows "ready" and is left out of "out of date".
@@ -348,8 +345,9 @@ _ENV_COLUMNS = (
 
 
 def _env_info(app: Codenv, actor: Actor, row: Any) -> EnvInfo:
-    env, active_id, active_spec, size, interpreter = row[:5]
-    last_row = _LastBuild._make(row[5:])
+    width = len(_LAST_COLUMNS)  # the row ends with the last build's columns
+    env, active_id, active_spec, size, interpreter = row[:-width]
+    last_row = _LastBuild._make(row[-width:])
     last = BuildInfo.of(last_row) if last_row.id is not None else None
     spec_differs = active_id is not None and active_spec != env.spec
     return EnvInfo(

@@ -81,13 +81,17 @@ def choice(value: str | None, allowed: Sequence[str], name: str) -> str | None:
 def paged(query: Select[Any], kind: str, order: Order, cursor: str | None, limit: int) -> Any:
     """`query` ordered by `order`, after `cursor`, with one row more than `limit`."""
     if cursor is not None:
-        query = query.where(keyset_after(order, decode_cursor(cursor, kind, _types(order))))
-    ordered = [column.desc() if descending else column.asc() for column, descending in order]
-    return query.order_by(*ordered).limit(check_limit(limit) + 1)
+        query = query.where(keyset_after(order, cursor_key(cursor, kind, order)))
+    return ordered(query, order).limit(check_limit(limit) + 1)
 
 
-def _types(order: Order) -> list[type]:
-    return [column.type.python_type for column, _ in order]
+def ordered(query: Select[Any], order: Order) -> Select[Any]:
+    return query.order_by(*(column.desc() if desc else column.asc() for column, desc in order))
+
+
+def cursor_key(cursor: str, kind: str, order: Order) -> list[Key]:
+    """The sort key a cursor of the list `kind`, sorted by `order`, holds (or InvalidInput)."""
+    return decode_cursor(cursor, kind, [column.type.python_type for column, _ in order])
 
 
 def page_of(items: list[Any], keys: list[list[Key]], kind: str, limit: int) -> Page:
