@@ -59,6 +59,7 @@ TABLES = {
     "nodes",
     "node_revisions",
     "workers",
+    "data_version",
 }
 SUBPROCESS_TIMEOUT = 60
 LEASE_END = datetime(2999, 1, 1, tzinfo=UTC)  # slots held here are never judged expired

@@ -12,8 +12,10 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from codenv.storage import data_version
+
 # The newest migration; checked cheaply at start-up so Alembic is loaded only to upgrade.
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0014"
 # Any number, the same in every codenv: PostgreSQL's advisory lock of the migrations.
 MIGRATION_LOCK = 0x636F64656E76  # "codenv"
 # As many as the server's threads that read at once (anyio's default pool is 40).
@@ -104,6 +106,11 @@ class Database:
         with _migration_lock(self.engine):
             if _current_schema(self.engine) != SCHEMA_HEAD:  # not done meanwhile by another
                 upgrade_schema(self.engine)
+
+    def data_version(self) -> int:
+        """The number every committed change of the data raises (storage/data_version.py)."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(data_version.READ).scalar_one())
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -98,7 +98,7 @@ class BuildRow(Base):
     __table_args__ = (
         Index("ix_builds_env_status", "env_id", "status"),
         # An env's builds newest first, and the last one of every env on a page of the list.
-        Index("ix_builds_env_created", "env_id", "created_at"),
+        Index("ix_builds_env_created", "env_id", "created_at", "id"),
         Index("ix_builds_env_kind", "env_id", "kind"),
         # The reaper's look at claimed builds, and the sweep's at builds ended lately.
         Index("ix_builds_status_lease", "status", "lease_expires_at"),

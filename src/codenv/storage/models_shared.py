@@ -1,4 +1,5 @@
-"""State that several servers on one database share: build logs and the node's settings.
+"""State that several servers on one database share: build logs, the node's settings and the
+version of the data that their read caches check.
 
 A build's log is written where the build runs (a file subprocesses write into) and copied
 here in chunks, so that any server streams any build; a log with no row here is an old one,
@@ -50,3 +51,14 @@ class NodeSettingRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DataVersionRow(Base):
+    """One row whose `version` every committed change of a watched table raises (triggers made
+    by migration 0014, `storage/data_version.py`): a read cached at one version is the answer
+    of every later read made while the version is the same, in any process."""
+
+    __tablename__ = "data_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

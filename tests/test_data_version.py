@@ -1,0 +1,105 @@
+"""The data version (storage/data_version.py) on SQLite and PostgreSQL: raised by every commit
+that changes a watched table, whatever wrote it, and not by what changes on every request."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text, update
+
+from codenv.domain.names import name_key
+from codenv.storage import data_version
+from codenv.storage.db import Database
+from codenv.storage.models import Base, CodeEnvRow, LoginFailureRow, UserRow
+from support.databases import database_url  # noqa: F401
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:  # noqa: F811
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def add_env(db: Database, name: str) -> int:
+    with db.session() as session:
+        env = CodeEnvRow(name=name, name_key=name_key(name), owner="alice", spec={})
+        session.add(env)
+        session.flush()
+        return env.id
+
+
+def test_every_table_but_the_unwatched_ones_raises_the_version(db: Database) -> None:
+    # A table added later without its migration watching it would serve stale cached reads.
+    with db.engine.connect() as connection:
+        watched = data_version.watched_tables(connection)
+    tables = set(Base.metadata.tables) | {"alembic_version"}
+    assert watched == tables - data_version.UNWATCHED
+    assert tables >= data_version.UNWATCHED
+
+
+def test_a_commit_raises_the_version_and_a_rollback_does_not(db: Database) -> None:
+    start = db.data_version()
+    env_id = add_env(db, "alpha")
+    after_insert = db.data_version()
+    assert after_insert > start
+    with db.session() as session:  # an update by a Core statement, not the ORM
+        session.execute(update(CodeEnvRow).where(CodeEnvRow.id == env_id).values(owner="bob"))
+    after_update = db.data_version()
+    assert after_update > after_insert
+    with pytest.raises(RuntimeError), db.session() as session:
+        session.execute(update(CodeEnvRow).values(owner="carol"))
+        raise RuntimeError("the unit of work fails")
+    assert db.data_version() == after_update
+    with db.session() as session:  # a delete
+        session.execute(text("DELETE FROM code_envs"))
+    assert db.data_version() > after_update
+
+
+def test_one_transaction_of_many_rows_raises_it(db: Database) -> None:
+    start = db.data_version()
+    with db.session() as session:
+        for n in range(5):
+            session.add(CodeEnvRow(name=f"e{n}", name_key=f"e{n}", owner="alice", spec={}))
+            session.add(UserRow(name=f"u{n}", name_key=f"u{n}", password_hash="x"))
+    raised = db.data_version() - start
+    # Once per transaction on PostgreSQL; once per row on SQLite (cheap there: one writer).
+    assert raised == (1 if db.engine.dialect.name == "postgresql" else 10)
+
+
+def test_unwatched_tables_leave_it_alone(db: Database) -> None:
+    start = db.data_version()
+    with db.session() as session:  # what a failed login writes
+        session.add(LoginFailureRow(name_key="who", source="127.0.0.1", failures=1))
+    assert db.data_version() == start
+
+
+def test_postgresql_writers_do_not_queue_on_the_version_until_they_commit(
+    db: Database,
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time anyway")
+    first, second = add_env(db, "first"), add_env(db, "second")
+    with db.engine.connect() as holder:
+        # An open transaction that changed a watched table and has not committed yet.
+        holder.execute(update(CodeEnvRow).where(CodeEnvRow.id == first).values(owner="x"))
+        done = threading.Event()
+
+        def other_writer() -> None:
+            with db.engine.begin() as connection:
+                connection.execute(text("SET LOCAL lock_timeout = '5s'"))
+                stmt = update(CodeEnvRow).where(CodeEnvRow.id == second).values(owner="y")
+                connection.execute(stmt)
+            done.set()
+
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        # Raised at commit, not at the update: the second writer commits while the first
+        # is still open (with the version raised per statement it would wait for it).
+        assert done.wait(10), "a writer waited for another's open transaction"
+        thread.join()
+        holder.commit()
+    assert db.data_version() >= 4
