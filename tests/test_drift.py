@@ -12,6 +12,7 @@ from uv import find_uv_bin
 from codenv.domain.spec import EnvSpec
 from codenv.services import envs
 from codenv.services.actor import Actor
+from codenv.services.installed import show_installed
 from conftest import Node
 from support.pkgindex import PackageIndex
 from support.server import ADMIN_PASSWORD, console_login, running_server
@@ -63,8 +64,9 @@ def test_the_console_shows_the_drift(
 def test_a_server_sees_drift_after_it_read_the_env_once(
     tmp_path: Path, sample_index: PackageIndex, newest: str
 ) -> None:
-    """The live listing is kept while the env's site-packages is unchanged; a package
-    installed by hand changes it, so a running server sees the drift at once."""
+    """The live listing is kept while the env's site-packages is unchanged, and what show and
+    installed read of the database while the data is unchanged; a package installed by hand
+    changes the first and not the data, so a running server sees the drift at once."""
     with running_server(tmp_path / "home", sample_index.url) as server:
         admin = Actor.local_admin()
         spec = EnvSpec(python=newest, install_core_packages=False, requested="alpha\n")
@@ -72,7 +74,11 @@ def test_a_server_sees_drift_after_it_read_the_env_once(
         server.app.queue.wait(created.build_id)
         assert envs.show_env(server.app, admin, "demo").drift is None
         assert envs.show_env(server.app, admin, "demo").drift is None  # from the kept listing
+        kept = show_installed(server.app, admin, "demo").drift
+        assert kept is not None and not kept.drifted
         python = tmp_path / "home" / "envs" / "demo" / "current" / "bin" / "python"
         _install_by_hand(python, sample_index.url, "beta")
         drift = envs.show_env(server.app, admin, "demo").drift
         assert drift is not None and drift["added"] == [{"name": "beta", "version": "2.0"}]
+        live = show_installed(server.app, admin, "demo").drift
+        assert live is not None and live.added == [{"name": "beta", "version": "2.0"}]

@@ -73,4 +73,4 @@ def test_bad_input_is_refused_naming_the_field(
 
 def test_an_empty_node_lists_one_empty_page(app: Codenv, admin: Actor) -> None:
     assert find_envs(app, admin).to_dict() == {"items": [], "next_cursor": None}
-    assert find_envs(app, Actor(name="ann"), limit=1).items == []
+    assert find_envs(app, Actor(name="ann"), limit=1).items == ()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from codenv.domain.catalog import Catalog, load_catalog
 from codenv.jobs.celery_queue import CeleryQueue
 from codenv.jobs.queue import DetachedProcessQueue, InlineQueue, JobQueue, LocalWorkerQueue
+from codenv.services.read_cache import ReadCache
 from codenv.settings import Settings
 from codenv.storage.db import Database
 
@@ -33,6 +34,11 @@ class Codenv:
     db: Database
     make_tools: Callable[[], BuildTools] = field(repr=False)
     queue: JobQueue = field(init=False)
+    # Pages of envs and builds kept while the data is unchanged (services/read_cache.py).
+    reads: ReadCache = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reads = ReadCache(self.db.data_version)
 
     # The catalog and the tools are made on first use: most commands need neither. Two
     # threads may both make one; they are plain values, so either serves.

@@ -23,7 +23,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    exists,
     func,
     literal,
     not_,
@@ -50,6 +49,7 @@ from codenv.services.listing import (
     page_of,
     text_filter,
 )
+from codenv.services.read_cache import reader_key
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, EnvGrantRow, GroupRow, RevisionRow
@@ -180,13 +180,14 @@ def _visible(shape: _Shape) -> ColumnElement[bool]:
         CodeEnvRow.usable_by_all.is_(True),
     ]
     if shape.grouped:
+        # Not correlated: the database makes the set of granted envs once per page, not a
+        # lookup per env it passes while looking for a page of visible ones.
         granted = (
-            exists()
-            .where(EnvGrantRow.env_id == CodeEnvRow.id, EnvGrantRow.level.in_(tuple(LEVELS)))
-            .where(GroupRow.id == EnvGrantRow.group_id)
-            .where(GroupRow.name_key.in_(_GROUP_KEYS))
+            select(EnvGrantRow.env_id)
+            .join(GroupRow, GroupRow.id == EnvGrantRow.group_id)
+            .where(EnvGrantRow.level.in_(tuple(LEVELS)), GroupRow.name_key.in_(_GROUP_KEYS))
         )
-        allowed.append(granted)
+        allowed.append(CodeEnvRow.id.in_(granted))
     return or_(*allowed)
 
 
@@ -290,7 +291,15 @@ def find_envs(
     cursor: str | None = None,
     sort: str = "name",
 ) -> Page:
-    """The envs the actor may use, one page of `EnvSummary`: 1 query."""
+    """The envs the actor may use, one page of `EnvSummary`: 1 query, after the data
+    version's (a page read at the same version is answered again: services/read_cache.py)."""
+    key = ("envs", reader_key(actor), filters, limit, cursor, sort)
+    return app.reads.read(key, lambda: _read_page(app, actor, filters, limit, cursor, sort))
+
+
+def _read_page(
+    app: Codenv, actor: Actor, filters: EnvFilter, limit: int, cursor: str | None, sort: str
+) -> Page:
     filters = _checked_filter(filters)
     sort = choice(sort, tuple(ENV_SORTS), "sort") or "name"
     order, kind = ENV_SORTS[sort], f"envs{sort}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +21,7 @@ from codenv.services.app import Codenv
 from codenv.services.audit import record, spec_changes, spec_details
 from codenv.services.kept_resources import set_aside
 from codenv.services.node_settings import require_design_node
+from codenv.services.read_cache import reader_key
 from codenv.services.runtime import drop_version_kernels
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
@@ -158,19 +160,15 @@ def _base_names(app: Codenv, spec: EnvSpec) -> list[str]:
 
 
 def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
-    """The env, its active revision and last build: 4 queries (env, grants, revision, build);
-    then its live packages against the record (`live_drift`, a listing of the live env)."""
+    """The env, its active revision and last build: 4 queries (env, grants, revision, build)
+    after the data version's, none when read again at the same version; then its live
+    packages against the record (`live_drift`, a listing of the live env, read every time)."""
     from codenv.services.installed import live_drift
     from codenv.services.plans import options_source
 
-    with app.db.session() as session:
-        env = env_for(session, actor, name)
-        spec = EnvSpec.from_dict(env.spec)
-        number = env.active_revision
-        active = queries.revision(session, env.id, number) if number else None
-        last = queries.last_build(session, env.id)
-        info = _info(app, actor, env, active, last, [])
-        recorded = list(active.installed) if active else None
+    info, spec, recorded = app.reads.read(
+        ("show", reader_key(actor), name), lambda: _stored_env(app, actor, name)
+    )
     # Out of the unit of work: they open their own (a second connection held per request
     # exhausted the pool under 100 clients: every request waited for the pool's timeout).
     base = _base_names(app, spec)
@@ -180,6 +178,20 @@ def show_env(app: Codenv, actor: Actor, name: str) -> EnvInfo:
     python = EnvLayout.of(app.settings.envs_dir, info.name).python(info.active_revision)
     drift = live_drift(app, python, recorded)
     return replace(info, drift=plain(drift) if drift and drift.drifted else None)
+
+
+def _stored_env(
+    app: Codenv, actor: Actor, name: str
+) -> tuple[EnvInfo, EnvSpec, list[dict[str, Any]] | None]:
+    """What `show` reads of the database: the env's view, spec and recorded packages."""
+    with app.db.session() as session:
+        env = env_for(session, actor, name)
+        number = env.active_revision
+        active = queries.revision(session, env.id, number) if number else None
+        last = queries.last_build(session, env.id)
+        info = _info(app, actor, env, active, last, [])
+        recorded = list(active.installed) if active else None
+        return info, EnvSpec.from_dict(env.spec), recorded
 
 
 def list_envs(app: Codenv, actor: Actor) -> list[EnvInfo]:

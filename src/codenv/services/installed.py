@@ -15,6 +15,7 @@ from codenv.domain.errors import CodenvError, NotFound
 from codenv.envdirs.layout import EnvLayout
 from codenv.services.actor import Actor, env_for
 from codenv.services.app import Codenv
+from codenv.services.read_cache import reader_key
 from codenv.services.views import plain
 from codenv.storage import queries
 from codenv.storage.models import RevisionRow
@@ -159,7 +160,19 @@ def _previous(session: Session, env_id: int, number: int) -> RevisionRow | None:
 def show_installed(
     app: Codenv, actor: Actor, name: str, number: int | None = None
 ) -> InstalledPackages:
-    """The packages of revision `number` (default: the active one) and what changed."""
+    """The packages of revision `number` (default: the active one) and what changed: read
+    again from the database only when the data version changed; the live env every time."""
+    shown, python, active = app.reads.read(
+        ("installed", reader_key(actor), name, number),
+        lambda: _stored_packages(app, actor, name, number),
+    )
+    # Outside the unit of work: it runs the installer's listing of the live env.
+    return replace(shown, drift=live_drift(app, python, shown.packages)) if active else shown
+
+
+def _stored_packages(
+    app: Codenv, actor: Actor, name: str, number: int | None
+) -> tuple[InstalledPackages, Path, bool]:
     with app.db.session() as session:
         env = env_for(session, actor, name)
         chosen = number if number is not None else env.active_revision
@@ -172,8 +185,6 @@ def show_installed(
         if row is None:
             raise NotFound(f"code env {env.name!r} has no revision {chosen}", field="revision")
         previous = _previous(session, env.id, chosen)
-        python = EnvLayout.of(app.settings.envs_dir, env.name).python(chosen)
-        active = chosen == env.active_revision
         shown = InstalledPackages(
             env=env.name,
             revision=chosen,
@@ -181,5 +192,5 @@ def show_installed(
             diff=PackagesDiff.between(previous, row) if previous else None,
             warnings=list(row.warnings),
         )
-    # Outside the unit of work: it runs the installer's listing of the live env.
-    return replace(shown, drift=live_drift(app, python, shown.packages)) if active else shown
+        python = EnvLayout.of(app.settings.envs_dir, env.name).python(chosen)
+        return shown, python, chosen == env.active_revision

@@ -26,6 +26,7 @@ from codenv.domain.names import name_key
 from codenv.services.access_views import AuditEntry, RequestInfo, UserInfo
 from codenv.services.actor import Actor, env_for, require_admin
 from codenv.services.app import Codenv
+from codenv.services.read_cache import reader_key
 from codenv.services.views import BuildInfo, RevisionInfo
 from codenv.storage import queries
 from codenv.storage.models import (
@@ -48,7 +49,7 @@ FINISHED = tuple(status.value for status in BuildStatus if status.finished)
 class Page:
     """One page of views (each with `to_dict`) and the cursor of the next (None: the last)."""
 
-    items: list[Any]
+    items: Sequence[Any]  # a tuple: a page may be shared by requests (services/read_cache.py)
     next_cursor: str | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,8 +97,8 @@ def cursor_key(cursor: str, kind: str, order: Order) -> list[Key]:
 
 def page_of(items: list[Any], keys: list[list[Key]], kind: str, limit: int) -> Page:
     if len(items) <= limit:
-        return Page(items, None)
-    return Page(items[:limit], encode_cursor(kind, keys[limit - 1]))
+        return Page(tuple(items), None)
+    return Page(tuple(items[:limit]), encode_cursor(kind, keys[limit - 1]))
 
 
 # --- builds, revisions --------------------------------------------------------------------
@@ -115,7 +116,21 @@ def find_builds(
     status: str | None = None,
     kind: str | None = None,
 ) -> Page:
-    """The env's builds, newest first: 3 queries (the env, its grants, the page)."""
+    """The env's builds, newest first: 3 queries (the env, its grants, the page), after the
+    data version's (a page read at the same version is answered again)."""
+    key = ("builds", reader_key(actor), name, limit, cursor, status, kind)
+    return app.reads.read(key, lambda: _read_builds(app, actor, name, limit, cursor, status, kind))
+
+
+def _read_builds(
+    app: Codenv,
+    actor: Actor,
+    name: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    kind: str | None,
+) -> Page:
     choice(status, tuple(BuildStatus), "status")
     choice(kind, tuple(BuildKind), "kind")
     with app.db.session() as session:

@@ -10,6 +10,7 @@ index, interpreters, sandbox limits…).
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,11 @@ def stored_settings(app: Codenv) -> dict[str, Any]:
 
 
 def _rows(app: Codenv) -> dict[str, Any]:
+    """A copy of the rows kept at the data version (every console page and `show` ask)."""
+    return copy.deepcopy(app.reads.read(("node settings",), lambda: _read_rows(app)))
+
+
+def _read_rows(app: Codenv) -> dict[str, Any]:
     with app.db.session() as session:
         # Columns, not entities: read on most requests (show, the console's banner).
         rows = session.execute(select(NodeSettingRow.key, NodeSettingRow.value))

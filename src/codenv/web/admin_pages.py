@@ -309,7 +309,7 @@ def audit_log(
 ) -> Response:
     """One page of the audit log, newest first, filtered by the database."""
     failed: CodenvError | None = None
-    page = Page([], None)
+    page = Page((), None)
     filters = {"action": action.strip(), "actor": actor.strip(), "target": target.strip()}
     try:
         page = find_audit(

@@ -6,6 +6,7 @@ change again, so a forced form post is refused all the same (403 page)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -170,7 +171,7 @@ MAX_CURSOR = 512  # a cursor holds one row's sort key (the service checks it aga
 def _shown_build(viewer: Viewer, name: str, page: Page, wanted: str | None) -> BuildInfo | None:
     """The build whose log is shown: the one asked for (on this page or not), else the
     newest of the page."""
-    listed: list[BuildInfo] = page.items
+    listed: Sequence[BuildInfo] = page.items
     for build in listed:
         if build.id == wanted:
             return build

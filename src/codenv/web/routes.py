@@ -125,7 +125,7 @@ def env_list(
     """One page of the envs the viewer may use, filtered and paged by the database."""
     filters = EnvFilter(owner=owner.strip(), status=status, python=python.strip(), prefix=prefix)
     failed: CodenvError | None = None
-    page = Page([], None)
+    page = Page((), None)
     try:
         page = find_envs(viewer.app, viewer.actor, filters, limit=limit, cursor=after or None)
     except CodenvError as refused:
