@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -11,6 +13,7 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from codenv.domain.errors import CodenvError
 from codenv.http.deps import Viewer
@@ -80,6 +83,27 @@ def _environment() -> Environment:
 
 
 TEMPLATES = _environment()
+_ONCE: OrderedDict[tuple[int, str], tuple[object, Markup]] = OrderedDict()
+_ONCE_LOCK = threading.Lock()
+_ONCE_SIZE = 64  # as many as the read cache keeps
+
+
+def rendered_once(template: str, shared: object, **context: Any) -> Markup:
+    """`template` rendered with `context`, once for each `shared` object. While the data is
+    unchanged the read cache (services/read_cache.py) hands every request the same page, and
+    the rows drawn from it cost more than the rest of the page: they are drawn once, not per
+    request. `context` must come from `shared` alone."""
+    key = (id(shared), template)
+    with _ONCE_LOCK:
+        kept = _ONCE.get(key)
+    if kept is not None and kept[0] is shared:
+        return kept[1]
+    html = Markup(TEMPLATES.get_template(template).render(**context))  # noqa: S704 (autoescaped)
+    with _ONCE_LOCK:
+        _ONCE[key] = (shared, html)  # holding `shared` keeps its id from being reused
+        while len(_ONCE) > _ONCE_SIZE:
+            _ONCE.popitem(last=False)
+    return html
 
 
 def viewer_context(viewer: Viewer) -> dict[str, Any]:
