@@ -18,7 +18,7 @@ from codenv.services.actor import Actor
 from codenv.services.app import Codenv
 from codenv.services.env_listing import EnvFilter, find_envs
 from codenv.services.listing import find_builds
-from codenv.services.read_cache import ENTRIES, ReadCache
+from codenv.services.read_cache import ENTRIES, ReadCache, derived
 from codenv.storage.db import Database
 from codenv.storage.models import BuildRow, CodeEnvRow
 from support.databases import database_url  # noqa: F401
@@ -172,3 +172,17 @@ def test_unchanged_builds_pages_do_not_hide_a_new_build(app: Codenv) -> None:
         )
     after = find_builds(app, ADMIN, "Env00004", limit=50).items
     assert [b.id for b in after] == ["fresh-build", *(b.id for b in before)]
+
+
+def test_what_is_drawn_from_a_kept_answer_is_drawn_once_per_answer() -> None:
+    made: list[str] = []
+    first, equal = {"page": 1}, {"page": 1}
+
+    def draw(page: dict[str, int]) -> Callable[[], str]:
+        return lambda: made.append("drawn") or f"<tr>{page['page']}</tr>"
+
+    assert derived(first, "rows", draw(first)) == "<tr>1</tr>"
+    assert derived(first, "rows", draw(first)) == "<tr>1</tr>" and len(made) == 1
+    # Another object, though equal: a new answer of the cache (the data changed), drawn again.
+    assert derived(equal, "rows", draw(equal)) == "<tr>1</tr>" and len(made) == 2
+    assert derived(first, "json", draw(first)) and len(made) == 3

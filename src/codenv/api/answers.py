@@ -16,9 +16,14 @@ from typing import Any
 import pydantic_core
 from fastapi import Response
 
+from codenv.services.read_cache import derived
+
 JSON = "application/json"
 
 
-def answer(view: Any) -> Response:
-    """A view (a dataclass, or a list of them) as the JSON body of a 200."""
+def answer(view: Any, *, shared: bool = False) -> Response:
+    """A view (a dataclass, or a list of them) as the JSON body of a 200. `shared`: a page the
+    read cache hands every request while the data is unchanged, serialized once."""
+    if shared:
+        return Response(derived(view, "json", lambda: pydantic_core.to_json(view)), media_type=JSON)
     return Response(pydantic_core.to_json(view), media_type=JSON)

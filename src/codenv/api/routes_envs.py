@@ -77,7 +77,8 @@ def list_envs(
     return answer(
         env_listing.find_envs(
             call.app, call.actor, filters, limit=limit or DEFAULT_LIMIT, cursor=cursor, sort=sort
-        )
+        ),
+        shared=True,
     )
 
 
@@ -146,7 +147,8 @@ def list_builds(
             ),
             limit,
             cursor,
-        )
+        ),
+        shared=wants_page(limit, cursor),
     )
 
 

@@ -54,6 +54,27 @@ class ReadCache:
         return answer
 
 
+_DERIVED: OrderedDict[tuple[int, str], tuple[object, object]] = OrderedDict()
+_DERIVED_LOCK = threading.Lock()
+
+
+def derived(shared: object, what: str, make: Callable[[], T]) -> T:
+    """`make()`, once for each `shared` object: an answer this cache hands every request
+    while the data is unchanged, whose JSON or HTML rows adapters would otherwise draw again
+    per request. `make` must depend on `shared` alone."""
+    key = (id(shared), what)
+    with _DERIVED_LOCK:
+        kept = _DERIVED.get(key)
+    if kept is not None and kept[0] is shared:
+        return cast(T, kept[1])
+    value = make()
+    with _DERIVED_LOCK:
+        _DERIVED[key] = (shared, value)  # holding `shared` keeps its id from being reused
+        while len(_DERIVED) > ENTRIES:
+            _DERIVED.popitem(last=False)
+    return value
+
+
 def reader_key(actor: Actor) -> Actor:
     """What of the actor a read's answer depends on: all but where the call came from."""
     return replace(actor, source="")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -19,6 +17,7 @@ from codenv.domain.errors import CodenvError
 from codenv.http.deps import Viewer
 from codenv.http.errors import ShownError, console_route, in_place
 from codenv.services import node_settings, requests
+from codenv.services.read_cache import derived
 
 # No inline script or style anywhere: everything comes from /static, from this package.
 SECURITY_HEADERS = {
@@ -83,27 +82,17 @@ def _environment() -> Environment:
 
 
 TEMPLATES = _environment()
-_ONCE: OrderedDict[tuple[int, str], tuple[object, Markup]] = OrderedDict()
-_ONCE_LOCK = threading.Lock()
-_ONCE_SIZE = 64  # as many as the read cache keeps
 
 
 def rendered_once(template: str, shared: object, **context: Any) -> Markup:
-    """`template` rendered with `context`, once for each `shared` object. While the data is
-    unchanged the read cache (services/read_cache.py) hands every request the same page, and
-    the rows drawn from it cost more than the rest of the page: they are drawn once, not per
-    request. `context` must come from `shared` alone."""
-    key = (id(shared), template)
-    with _ONCE_LOCK:
-        kept = _ONCE.get(key)
-    if kept is not None and kept[0] is shared:
-        return kept[1]
-    html = Markup(TEMPLATES.get_template(template).render(**context))  # noqa: S704 (autoescaped)
-    with _ONCE_LOCK:
-        _ONCE[key] = (shared, html)  # holding `shared` keeps its id from being reused
-        while len(_ONCE) > _ONCE_SIZE:
-            _ONCE.popitem(last=False)
-    return html
+    """`template` rendered with `context`, once for each `shared` object: while the data is
+    unchanged the read cache hands every request the same page, and the rows drawn from it
+    cost more than the rest of the page. `context` must come from `shared` alone."""
+    return derived(
+        shared,
+        template,
+        lambda: Markup(TEMPLATES.get_template(template).render(**context)),  # noqa: S704 (autoescaped)
+    )
 
 
 def viewer_context(viewer: Viewer) -> dict[str, Any]:
