@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from codenv.api.answers import answer
-from codenv.api.errors import TOO_MANY_ATTEMPTS
+from codenv.api.errors import ERROR_RESPONSES, TOO_MANY_ATTEMPTS
 from codenv.api.responses_admin import (
     AddedInterpreter,
     AuditEntry,
@@ -79,7 +79,11 @@ from codenv.services import (
 from codenv.services.authentication import authenticate_password
 from codenv.services.listing import DEFAULT_LIMIT, MAX_FILTER
 
-router = APIRouter(prefix="/api/v1", generate_unique_id_function=operation_id)
+router = APIRouter(
+    prefix="/api/v1",
+    generate_unique_id_function=operation_id,
+    responses=ERROR_RESPONSES,
+)
 MAX_AUDIT = 1000  # entries in one plain list (the older paging, with `offset`)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from codenv.api.errors import JSON_ERRORS
+from codenv.api.errors import ERROR_RESPONSES, JSON_ERRORS
 from codenv.api.responses import ImportReport
 from codenv.api.schemas import ExportBody, operation_id
 from codenv.domain.bundles import ImportMode
@@ -19,7 +19,12 @@ from codenv.http.staging import read_form
 from codenv.services.bundle_export import ExportRequest
 from codenv.services.bundle_import import ImportRequest
 
-router = APIRouter(prefix="/api/v1", tags=["bundles"], generate_unique_id_function=operation_id)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["bundles"],
+    generate_unique_id_function=operation_id,
+    responses=ERROR_RESPONSES,
+)
 
 _BUNDLE_FILE = {"type": "string", "format": "binary"}
 _DOWNLOAD = {

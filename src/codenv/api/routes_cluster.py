@@ -8,12 +8,17 @@ from typing import Any
 from fastapi import APIRouter
 from typing_extensions import TypedDict
 
+from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import closed
 from codenv.api.schemas import operation_id
 from codenv.http.deps import Caller
 from codenv.services.cluster import cluster_status
 
-router = APIRouter(prefix="/api/v1", generate_unique_id_function=operation_id)
+router = APIRouter(
+    prefix="/api/v1",
+    generate_unique_id_function=operation_id,
+    responses=ERROR_RESPONSES,
+)
 
 
 @closed

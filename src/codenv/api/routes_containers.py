@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
+from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import ContainerConfig, EnvImages, ImageBuilds
 from codenv.api.schemas import Name, operation_id
 from codenv.domain.containers import (
@@ -21,7 +22,12 @@ from codenv.domain.containers import (
 from codenv.http.deps import Caller
 from codenv.services import containers, images
 
-router = APIRouter(prefix="/api/v1", tags=["containers"], generate_unique_id_function=operation_id)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["containers"],
+    generate_unique_id_function=operation_id,
+    responses=ERROR_RESPONSES,
+)
 Pair = Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS + 130)]
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from codenv.api.answers import answer
-from codenv.api.errors import JSON_ERRORS
+from codenv.api.errors import ERROR_RESPONSES, JSON_ERRORS
 from codenv.api.responses import (
     Build,
     BuildPage,
@@ -47,7 +47,12 @@ from codenv.services.env_listing import EnvFilter
 from codenv.services.installed import show_installed
 from codenv.services.listing import DEFAULT_LIMIT
 
-router = APIRouter(prefix="/api/v1", tags=["envs"], generate_unique_id_function=operation_id)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["envs"],
+    generate_unique_id_function=operation_id,
+    responses=ERROR_RESPONSES,
+)
 
 
 def spec_of(body: SpecBody) -> EnvSpec:

@@ -9,13 +9,19 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import FileEntry, InitScript, InitStarted, Kernel
 from codenv.api.schemas import InitScriptBody, operation_id
 from codenv.http.deps import Caller
 from codenv.http.staging import staged_body, staged_download
 from codenv.services import kernels, resources
 
-router = APIRouter(prefix="/api/v1", tags=["resources"], generate_unique_id_function=operation_id)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["resources"],
+    generate_unique_id_function=operation_id,
+    responses=ERROR_RESPONSES,
+)
 
 
 @router.get("/envs/{name}/resources/script", response_model=InitScript)

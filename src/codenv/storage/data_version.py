@@ -35,7 +35,15 @@ UNWATCHED = frozenset(
     }
 )
 READ = text("SELECT version FROM data_version WHERE id = 1")
-_RAISE = "UPDATE data_version SET version = version + 1 WHERE id = 1"
+# Raised to the clock's microseconds when they are ahead: a version never comes back, even
+# after a backup is restored (counting on from the backup's would give numbers that processes
+# had kept answers of other data under).
+_RAISE = {
+    "sqlite": "UPDATE data_version SET version = max(version + 1, "
+    "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)) WHERE id = 1",
+    "postgresql": "UPDATE data_version SET version = greatest(version + 1, "
+    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint) WHERE id = 1",
+}
 _PG_FUNCTION = "codenv_raise_data_version"
 _PG_TRIGGER = "codenv_data_version"
 _SQLITE_EVENTS = ("INSERT", "UPDATE", "DELETE")
@@ -52,7 +60,7 @@ def create_version(connection: Connection) -> None:
                 "LANGUAGE plpgsql AS $$ BEGIN "
                 "IF current_setting('codenv.data_version_raised', true) IS DISTINCT FROM 'yes' "
                 "THEN PERFORM set_config('codenv.data_version_raised', 'yes', true); "
-                f"{_RAISE}; END IF; RETURN NULL; END $$"
+                f"{_RAISE['postgresql']}; END IF; RETURN NULL; END $$"
             )
         )
 
@@ -78,7 +86,7 @@ def watch(connection: Connection, table: str) -> None:
         connection.execute(
             text(
                 f"CREATE TRIGGER {_sqlite_trigger(table, event)} AFTER {event} ON {quoted} "
-                f"BEGIN {_RAISE}; END"
+                f"BEGIN {_RAISE['sqlite']}; END"
             )
         )
 

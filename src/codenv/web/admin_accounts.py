@@ -21,7 +21,7 @@ from codenv.services.accounts import RIGHTS
 from codenv.web.admin_pages import admin_context
 from codenv.web.render import ConsoleRoute, render_form, see_other, viewer_context
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 PASSWORD_CHANGED = "Your password was changed; your other browser sessions were ended."  # noqa: S105 (a message, not a password)
 

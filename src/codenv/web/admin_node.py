@@ -15,7 +15,7 @@ from codenv.services import kept_resources, sessions
 from codenv.web.admin_pages import admin_context
 from codenv.web.render import ConsoleRoute, render, render_form, see_other
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 
 def _sessions_page(viewer: Viewer, saved: str | None = None) -> Response:

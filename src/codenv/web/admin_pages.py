@@ -27,7 +27,7 @@ from codenv.services.listing import Page, find_audit
 from codenv.web.paging import page_url
 from codenv.web.render import ConsoleRoute, render_form, see_other, viewer_context
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 ADMIN_TABS = (
     ("settings", "Settings", "/admin/settings"),

@@ -26,7 +26,7 @@ from codenv.services.bundle_import import ImportReport, ImportRequest
 from codenv.web.env_pages import page_context
 from codenv.web.render import ConsoleRoute, render_form, viewer_context
 
-router: APIRouter = APIRouter(route_class=ConsoleRoute)
+router: APIRouter = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 MODES = (
     (ImportMode.INSTALL_IF_MISSING, "Create it (an env that exists gets a new version)"),

@@ -33,7 +33,7 @@ from codenv.web.admin_pages import admin_context
 from codenv.web.env_pages import page_context
 from codenv.web.render import ConsoleRoute, render_form, see_other
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 # The API's limits (api/routes_containers.py), for the same fields typed in a form.
 MAX_PAIR_CHARS = MAX_ENV_VALUE_CHARS + 130

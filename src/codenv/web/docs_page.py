@@ -16,7 +16,7 @@ from fastapi import APIRouter, Response
 from codenv.http.deps import ViewerDep
 from codenv.web.render import ConsoleRoute, render, viewer_context
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 SWAGGER_UI: Traversable = swagger_ui_bundle.swagger_ui_path
 
 ASSETS = {

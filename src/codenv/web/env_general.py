@@ -19,7 +19,7 @@ from codenv.web.env_pages import page_context
 from codenv.web.render import ConsoleRoute, render_form, see_other
 from codenv.web.request_pages import offered_pythons
 
-router: APIRouter = APIRouter(route_class=ConsoleRoute)
+router: APIRouter = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 NOTICES = {
     "saved": "Saved. Update the env to apply the changes.",
     "up-to-date": "Already up to date: nothing to build.",

@@ -25,7 +25,7 @@ from codenv.web.paging import page_url
 from codenv.web.render import ConsoleRoute, render, render_form, see_other, viewer_context
 from codenv.web.request_pages import set_choices
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 TABS = (
     ("general", "General", ""),
@@ -263,5 +263,4 @@ def remove_revision(name: str, number: RowId, form: SubmittedDep) -> Response:
 # imported last.
 from codenv.web import env_general, env_tabs  # noqa: E402
 
-router.include_router(env_general.router)
-router.include_router(env_tabs.router)
+ROUTERS = (router, env_general.router, env_tabs.router)

@@ -28,7 +28,7 @@ from codenv.services.access_views import EnvPermissions
 from codenv.web.env_pages import page_context
 from codenv.web.render import ConsoleRoute, render_form, see_other
 
-router: APIRouter = APIRouter(route_class=ConsoleRoute)
+router: APIRouter = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 GRANT_LEVELS = ("use", "update", "manage_users")
 NOTICES = {

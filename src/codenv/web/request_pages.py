@@ -19,7 +19,7 @@ from codenv.services.app import Codenv
 from codenv.web.admin_pages import admin_context
 from codenv.web.render import ConsoleRoute, render, see_other, viewer_context
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 NOT_INSTALLED = (
     "Only the Python versions installed on this node are offered. For another version, an "

@@ -52,17 +52,6 @@ from codenv.web.render import (
 from codenv.web.request_pages import NOT_INSTALLED, default_python, offered_pythons
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
-for pages in (
-    env_pages,
-    bundle_pages,
-    admin_pages,
-    admin_accounts,
-    request_pages,
-    admin_node,
-    container_pages,
-    docs_page,
-):
-    router.include_router(pages.router)
 
 
 @router.get("/static/{name}")
@@ -214,11 +203,31 @@ def favicon() -> Response:
     return static_file("favicon.svg")
 
 
-@router.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+# Unknown URLs: tried after every other route of the app.
+fallback = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+
+
+@fallback.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(path: str) -> Response:
-    """Unknown URLs, whatever the method: the 404 page (registered last; the API keeps its
-    JSON 404). Every method: a route for GET alone would turn a POST to an unknown API path
-    into a 405 instead of a 404."""
+    """Unknown URLs, whatever the method: the 404 page (the API keeps its JSON 404). Every
+    method: a route for GET alone would turn a POST to an unknown API path into a 405 instead
+    of a 404."""
     if path == "api" or path.startswith("api/"):
         raise HTTPException(status_code=404)
     return error_page(ShownError(404, "not_found", f"There is no page at /{path}.", None))
+
+
+# Every page of the console, in the order their paths are tried (none of them overlap but the
+# fallback, last): the env list, most asked for, first.
+ROUTERS = (
+    router,
+    *env_pages.ROUTERS,
+    bundle_pages.router,
+    admin_pages.router,
+    admin_accounts.router,
+    request_pages.router,
+    admin_node.router,
+    container_pages.router,
+    docs_page.router,
+    fallback,
+)
