@@ -308,8 +308,8 @@ def _read_page(
         key = cursor_key(cursor, kind, order)
         params.update((f"after{n}", value) for n, value in enumerate(key))
     statement = _page_statement(_Shape.of(actor, filters, sort, cursor is not None))
-    with app.db.session() as session:
-        rows = session.execute(statement, params).all()
+    with app.db.connection() as connection:  # columns only: no ORM session needed
+        rows = connection.execute(statement, params).all()
     keys = [list(row[_LAST_END:]) for row in rows]
     return page_of([_summary(actor, row) for row in rows], keys, kind, limit)
 

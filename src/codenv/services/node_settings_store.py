@@ -70,9 +70,9 @@ def _rows(app: Codenv) -> dict[str, Any]:
 
 
 def _read_rows(app: Codenv) -> dict[str, Any]:
-    with app.db.session() as session:
+    with app.db.connection() as connection:
         # Columns, not entities: read on most requests (show, the console's banner).
-        rows = session.execute(select(NodeSettingRow.key, NodeSettingRow.value))
+        rows = connection.execute(select(NodeSettingRow.key, NodeSettingRow.value))
         return {key: value for key, value in rows}
 
 

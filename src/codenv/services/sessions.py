@@ -28,7 +28,7 @@ from codenv.services.audit import add_entry
 from codenv.services.authentication import actor_of_holder
 from codenv.services.views import as_utc
 from codenv.storage import holders, queries
-from codenv.storage.holders import HeldSession
+from codenv.storage.holders import Executor, HeldSession
 from codenv.storage.models import SessionRow, UserRow, utcnow
 
 # Anything longer is no secret of ours: refused before it is hashed.
@@ -103,7 +103,7 @@ def _info(row: SessionRow, policy: SessionPolicy) -> SessionInfo:
     )
 
 
-def _by_secret(session: Session, secret: str) -> HeldSession | None:
+def _by_secret(session: Executor, secret: str) -> HeldSession | None:
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
     return holders.session_by_hash(session, _hash(secret))
@@ -158,16 +158,16 @@ def resume_session(
     """The live session whose cookie holds `secret`, or None (unknown, ended, expired, or its
     user disabled)."""
     moment = now or utcnow()
-    with app.db.session() as session:
-        held = _by_secret(session, secret)
+    with app.db.connection() as connection:
+        held = _by_secret(connection, secret)
         if held is None or not held.holder.active:
             return None
         if _ends_at(held, policy) <= moment:
-            _delete(session, held.id)
+            _delete(connection, held.id)
             return None
         last_seen = as_utc(held.last_seen_at)
         if last_seen is None or moment - last_seen >= LAST_SEEN_RESOLUTION:
-            holders.session_seen(session, held.id, moment)
+            holders.session_seen(connection, held.id, moment)
         return ActiveSession(held.id, actor_of_holder(held.holder, source), held.csrf)
 
 
@@ -181,7 +181,7 @@ def end_session(app: Codenv, secret: str, *, source: str = "") -> None:
             add_entry(session, name, "logout", name, source=source)
 
 
-def _delete(session: Session, session_id: int) -> None:
+def _delete(session: Executor, session_id: int) -> None:
     session.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
 

@@ -172,9 +172,9 @@ def authenticate_token(
     if not secret.startswith(SECRET_PREFIX) or len(secret) > MAX_SECRET_LENGTH:
         raise AuthenticationFailed(INVALID_TOKEN)
     moment = now or utcnow()
-    with app.db.session() as session:
-        token = _usable(holders.token_by_hash(session, secret_hash(secret)), moment)
+    with app.db.connection() as connection:
+        token = _usable(holders.token_by_hash(connection, secret_hash(secret)), moment)
         last = as_utc(token.last_used_at)
         if last is None or moment - last >= LAST_USED_RESOLUTION:
-            holders.token_used(session, token.id, moment)
+            holders.token_used(connection, token.id, moment)
         return actor_of_holder(token.holder, source)

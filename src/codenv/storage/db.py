@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from codenv.storage import data_version
@@ -111,6 +111,13 @@ class Database:
         """The number every committed change of the data raises (storage/data_version.py)."""
         with self.engine.connect() as connection:
             return int(connection.execute(data_version.READ).scalar_one())
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One unit of work of plain statements, without an ORM session (~0.1 ms less): for
+        what every request runs to find its caller (storage/holders.py)."""
+        with self.engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -13,9 +13,14 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from codenv.storage.models import ApiTokenRow, GroupRow, MembershipRow, SessionRow, UserRow
+
+# What these statements run on: a request's plain connection (Database.connection), or the
+# ORM session of a unit of work that writes more (logout's audit entry).
+Executor = Session | Connection
 
 
 class GroupRights(NamedTuple):
@@ -111,7 +116,7 @@ def _holder(rows: Sequence[Any], start: int) -> Holder:
     return Holder(user_id, name, active, groups)
 
 
-def token_by_hash(session: Session, secret_hash: str) -> HeldToken | None:
+def token_by_hash(session: Executor, secret_hash: str) -> HeldToken | None:
     """The token whose secret hashes to `secret_hash`, with its holder: one query."""
     rows = session.execute(_TOKEN, {"secret_hash": secret_hash}).all()
     if not rows:
@@ -120,7 +125,7 @@ def token_by_hash(session: Session, secret_hash: str) -> HeldToken | None:
     return HeldToken(token_id, revoked, expires, used, _holder(rows, len(_TOKEN_COLUMNS)))
 
 
-def session_by_hash(session: Session, secret_hash: str) -> HeldSession | None:
+def session_by_hash(session: Executor, secret_hash: str) -> HeldSession | None:
     """The console session whose secret hashes to `secret_hash`, with its holder: one query."""
     rows = session.execute(_SESSION, {"secret_hash": secret_hash}).all()
     if not rows:
@@ -129,13 +134,13 @@ def session_by_hash(session: Session, secret_hash: str) -> HeldSession | None:
     return HeldSession(session_id, csrf, seen, expires, _holder(rows, len(_SESSION_COLUMNS)))
 
 
-def token_used(session: Session, token_id: int, moment: datetime) -> None:
+def token_used(session: Executor, token_id: int, moment: datetime) -> None:
     session.execute(
         update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=moment)
     )
 
 
-def session_seen(session: Session, session_id: int, moment: datetime) -> None:
+def session_seen(session: Executor, session_id: int, moment: datetime) -> None:
     session.execute(
         update(SessionRow).where(SessionRow.id == session_id).values(last_seen_at=moment)
     )
