@@ -17,7 +17,7 @@ from codenv.backends.base import Run
 from codenv.backends.fake import FakeInstaller
 from codenv.domain.errors import BuildFailed
 from codenv.domain.spec import EnvSpec
-from codenv.services import builds, envs
+from codenv.services import builds, envs, permissions
 from codenv.services.accounts import ensure_initial_admin
 from codenv.services.actor import Actor
 from codenv.services.app import open_codenv
@@ -152,6 +152,19 @@ def test_a_user_pages_through_their_envs_only(server: RunningServer) -> None:
     assert refused.status_code == 422 and "unknown status" in refused.text
     forged = client.get("/", params={"after": "not-a-cursor"})
     assert forged.status_code == 422 and 'data-field="cursor"' in forged.text
+
+
+def test_import_is_offered_to_who_may_update_an_env_shown(server: RunningServer) -> None:
+    admin = Actor.local_admin()
+    user_in(server.app, admin, "dee", group="g-dee")  # may not create envs
+    client = console_login(server, "dee", PASSWORD)
+    assert "Import a bundle" not in client.get("/").text
+    permissions.set_permissions(server.app, admin, "ml-00", grants=[("g-dee", "use")])
+    page = client.get("/").text  # the same page, after a change: read again
+    assert re.findall(r'<a href="/envs/(ml-\d+)">', page) == ["ml-00"]
+    assert "Import a bundle" not in page
+    permissions.set_permissions(server.app, admin, "ml-00", grants=[("g-dee", "update")])
+    assert "Import a bundle" in client.get("/").text
 
 
 def test_audit_log_pages_and_filters(server: RunningServer) -> None:
