@@ -54,6 +54,7 @@ READER_PASSWORD = "bench-reader-password"
 GROUPS = 20
 UNUSED_INDEX = "http://127.0.0.1:9/simple"
 ENDPOINTS = ("list", "show", "installed", "builds", "console")
+DEFAULT_WORKERS = "codenv serve's default number of"
 TARGETS = {"p95_ms_20_clients": 50.0, "requests_per_s": 300.0, "memory_mb": 300.0}
 
 
@@ -468,7 +469,7 @@ def report(runs: list[dict[str, Any]]) -> None:
         slowest = min((r["rps"] for r in at20), default=0.0)
         made = run["populate"]
         print(
-            f"\n{run['label']} ({run['workers'] or 1} server process(es)): "
+            f"\n{run['label']} ({run['workers'] or DEFAULT_WORKERS} server processes): "
             f"node made in {made['total_s']:.1f} s "
             f"(service layer {made['service_layer_s']:.1f} s); "
             f"worst p95 at 20 clients {worst:.1f} ms (target < {TARGETS['p95_ms_20_clients']:.0f});"
