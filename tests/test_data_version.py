@@ -4,32 +4,21 @@ that changes a watched table, whatever wrote it, and not by what changes on ever
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text, update
 
-from codenv.domain.names import name_key
 from codenv.storage import data_version
 from codenv.storage.db import Database
 from codenv.storage.models import Base, CodeEnvRow, LoginFailureRow
 from support.databases import database_url  # noqa: F401
+from test_storage import add_env
+from test_storage import db as storage_db  # noqa: F401 (a fixture, on both databases)
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:  # noqa: F811
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
-
-
-def add_env(db: Database, name: str) -> int:
-    with db.session() as session:
-        env = CodeEnvRow(name=name, name_key=name_key(name), owner="alice", spec={})
-        session.add(env)
-        session.flush()
-        return env.id
+def db(storage_db: Database) -> Database:  # noqa: F811
+    return storage_db
 
 
 def test_every_table_but_the_unwatched_ones_raises_the_version(db: Database) -> None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from codenv.domain.errors import InvalidInput, NotFound, PermissionDenied
 from codenv.services import permissions
@@ -22,7 +22,7 @@ from codenv.services.read_cache import ENTRIES, ReadCache, derived
 from codenv.storage.db import Database
 from codenv.storage.models import BuildRow, CodeEnvRow
 from support.databases import database_url  # noqa: F401
-from test_scale_queries import ADMIN, LONER, MEMBER, seed
+from test_scale_queries import ADMIN, LONER, MEMBER, count_queries, seed
 from test_scale_queries import app as scale_app  # noqa: F401 (a fixture, on both databases)
 
 
@@ -36,17 +36,7 @@ def names(app: Codenv, actor: Actor) -> list[str]:
 
 
 def statements(app: Codenv, read: Callable[[Codenv], object]) -> int:
-    seen: list[object] = []
-
-    def before(*args: object) -> None:
-        seen.append(args[2])
-
-    event.listen(app.db.engine, "before_cursor_execute", before)
-    try:
-        read(app)
-    finally:
-        event.remove(app.db.engine, "before_cursor_execute", before)
-    return len(seen)
+    return count_queries(app, read, fresh=False)
 
 
 def test_a_page_read_again_costs_only_the_version_and_is_the_same(app: Codenv) -> None:

@@ -187,10 +187,10 @@ READS: dict[str, Callable[[Codenv], object]] = {
 }
 
 
-def count_queries(app: Codenv, read: Callable[[Codenv], object]) -> int:
-    """The statements of `read` with nothing kept from before (test_read_cache.py counts
-    those of a read answered again)."""
-    app.reads = ReadCache(app.db.data_version)
+def count_queries(app: Codenv, read: Callable[[Codenv], object], *, fresh: bool = True) -> int:
+    """The statements of `read`; `fresh`: with nothing kept from reads before."""
+    if fresh:
+        app.reads = ReadCache(app.db.data_version)
     seen: list[str] = []
 
     def before(*args: Any) -> None:
