@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import pytest
 from uv import find_uv_bin
 
 from codenv.domain.spec import EnvSpec
@@ -82,3 +86,27 @@ def test_a_server_sees_drift_after_it_read_the_env_once(
         assert drift is not None and drift["added"] == [{"name": "beta", "version": "2.0"}]
         live = show_installed(server.app, admin, "demo").drift
         assert live is not None and live.added == [{"name": "beta", "version": "2.0"}]
+
+
+def test_readers_of_an_env_not_listed_yet_wait_for_one_listing(
+    tmp_path: Path, sample_index: PackageIndex, newest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many console tabs opening an env at once start one listing of the live env, not one
+    each (20 at once took 0.7 s of both cores)."""
+    with running_server(tmp_path / "home", sample_index.url) as server:
+        admin = Actor.local_admin()
+        spec = EnvSpec(python=newest, install_core_packages=False, requested="alpha\n")
+        server.app.queue.wait(envs.create_env(server.app, admin, "demo", spec).build_id)
+        installer = server.app.tools.installer
+        listed, list_live = [], installer.installed
+
+        def slow_listing(run: Any, python: Path) -> Any:
+            listed.append(python)
+            time.sleep(0.3)  # long enough for every reader to arrive while it runs
+            return list_live(run, python)
+
+        monkeypatch.setattr(installer, "installed", slow_listing)
+        with ThreadPoolExecutor(8) as readers:
+            shown = list(readers.map(lambda _: envs.show_env(server.app, admin, "demo"), range(8)))
+        assert len(listed) == 1
+        assert [info.drift for info in shown] == [None] * 8

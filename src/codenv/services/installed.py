@@ -82,6 +82,9 @@ class _Quiet:
 _LIVE: dict[tuple[str, int, int], dict[str, str]] = {}
 _LIVE_LOCK = threading.Lock()
 _LIVE_ENTRIES = 1024
+# One listing of an env at a time: readers that come while it runs wait for its answer instead
+# of starting the same subprocess (20 clients opening an env not read yet started 20 of them).
+_LISTING: dict[str, threading.Lock] = {}
 
 
 def _site_key(python: Path) -> tuple[str, int, int] | None:
@@ -93,18 +96,32 @@ def _site_key(python: Path) -> tuple[str, int, int] | None:
     return (str(python), status.st_ino, status.st_mtime_ns) if status else None
 
 
+def _listed(app: Codenv, python: Path) -> dict[str, str]:
+    live = app.tools.installer.installed(Run(_Quiet(), 60), python)
+    return {package.name: package.version for package in live}
+
+
+def _kept(key: tuple[str, int, int]) -> tuple[dict[str, str] | None, threading.Lock]:
+    with _LIVE_LOCK:
+        return _LIVE.get(key), _LISTING.setdefault(key[0], threading.Lock())
+
+
 def _live_versions(app: Codenv, python: Path) -> dict[str, str]:
     key = _site_key(python)
-    with _LIVE_LOCK:
-        cached = _LIVE.get(key) if key else None
+    if key is None:
+        return _listed(app, python)
+    cached, listing = _kept(key)
     if cached is not None:
         return cached
-    live = app.tools.installer.installed(Run(_Quiet(), 60), python)
-    versions = {package.name: package.version for package in live}
-    if key is not None:
+    with listing:
+        cached, _ = _kept(key)
+        if cached is not None:  # listed by the reader this one waited for
+            return cached
+        versions = _listed(app, python)
         with _LIVE_LOCK:
             if len(_LIVE) >= _LIVE_ENTRIES:
                 _LIVE.clear()
+                _LISTING.clear()
             _LIVE[key] = versions
     return versions
 
