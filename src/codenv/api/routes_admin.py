@@ -61,6 +61,7 @@ from codenv.api.schemas import (
 from codenv.domain.errors import InvalidInput
 from codenv.http.auth import client_source
 from codenv.http.deps import Caller, codenv_of
+from codenv.http.one_hop import OneHopRoute
 from codenv.http.params import MAX_ID, RowId
 from codenv.http.sessions import end_session, start_session
 from codenv.services import (
@@ -80,6 +81,7 @@ from codenv.services.authentication import authenticate_password
 from codenv.services.listing import DEFAULT_LIMIT, MAX_FILTER
 
 router = APIRouter(
+    route_class=OneHopRoute,
     prefix="/api/v1",
     generate_unique_id_function=operation_id,
     responses=ERROR_RESPONSES,

@@ -14,12 +14,14 @@ from codenv.domain.bundles import ImportMode
 from codenv.domain.errors import InvalidInput
 from codenv.domain.names import MAX_NAME_CHARS
 from codenv.http.bundles import BUNDLE_MEDIA_TYPE, exported, imported
-from codenv.http.deps import Caller
+from codenv.http.deps import Caller, CallerBeforeBody
+from codenv.http.one_hop import OneHopRoute
 from codenv.http.staging import read_form
 from codenv.services.bundle_export import ExportRequest
 from codenv.services.bundle_import import ImportRequest
 
 router = APIRouter(
+    route_class=OneHopRoute,
     prefix="/api/v1",
     tags=["bundles"],
     generate_unique_id_function=operation_id,
@@ -67,7 +69,7 @@ def export_bundle(body: ExportBody, call: Caller) -> StreamingResponse:
 @router.post("/bundles/import", openapi_extra=_UPLOAD, response_model=ImportReport)
 async def import_bundle(
     request: Request,
-    call: Caller,
+    call: CallerBeforeBody,
     as_name: Annotated[
         str | None, Query(max_length=MAX_NAME_CHARS, description="a one-env bundle's new name")
     ] = None,

@@ -20,9 +20,11 @@ from codenv.domain.containers import (
     ContainerSelection,
 )
 from codenv.http.deps import Caller
+from codenv.http.one_hop import OneHopRoute
 from codenv.services import containers, images
 
 router = APIRouter(
+    route_class=OneHopRoute,
     prefix="/api/v1",
     tags=["containers"],
     generate_unique_id_function=operation_id,

@@ -41,6 +41,7 @@ from codenv.api.schemas import (
 from codenv.domain.names import revision_of
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.http.deps import Caller
+from codenv.http.one_hop import OneHopRoute
 from codenv.http.params import Offset, RevisionQuery, RowId
 from codenv.services import builds, env_listing, envs, listing, logs, permissions, revisions
 from codenv.services.env_listing import EnvFilter
@@ -48,6 +49,7 @@ from codenv.services.installed import show_installed
 from codenv.services.listing import DEFAULT_LIMIT
 
 router = APIRouter(
+    route_class=OneHopRoute,
     prefix="/api/v1",
     tags=["envs"],
     generate_unique_id_function=operation_id,

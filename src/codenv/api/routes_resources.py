@@ -12,11 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import FileEntry, InitScript, InitStarted, Kernel
 from codenv.api.schemas import InitScriptBody, operation_id
-from codenv.http.deps import Caller
+from codenv.http.deps import Caller, CallerBeforeBody
+from codenv.http.one_hop import OneHopRoute
 from codenv.http.staging import staged_body, staged_download
 from codenv.services import kernels, resources
 
 router = APIRouter(
+    route_class=OneHopRoute,
     prefix="/api/v1",
     tags=["resources"],
     generate_unique_id_function=operation_id,
@@ -63,7 +65,7 @@ def list_files(
 
 @router.put("/envs/{name}/resources/files/{path:path}", response_model=list[FileEntry])
 async def upload(
-    name: str, path: str, request: Request, call: Caller, unzip: bool = False
+    name: str, path: str, request: Request, call: CallerBeforeBody, unzip: bool = False
 ) -> list[dict[str, Any]]:
     """The request body is the file (with `unzip`, a zip unpacked into `path`)."""
     # The right to write, and the path, are checked before the (possibly large) body is

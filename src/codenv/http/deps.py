@@ -1,8 +1,11 @@
 """Request dependencies: the application context and who is calling.
 
 `Caller` is an API route's authenticated caller; `Viewer` the logged-in user of a console page;
-`Submitted` the same with a console form's fields, its CSRF token already checked. They touch
-the database, so they are plain functions that FastAPI runs in its worker threads.
+`Submitted` the same with a console form's fields, its CSRF token already checked. Finding the
+caller touches the database, so it never runs on the event loop: for a plain (sync) route it
+runs in the route's own worker thread, just before the route (`OneHopRoute`); an async route,
+which must refuse a caller before it receives a large body, takes `CallerBeforeBody` or
+`ViewerBeforeBody`, found in a worker thread of their own before the route starts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi import Depends, Request
 from codenv.http.auth import authenticate, check_form_token, session_of
 from codenv.http.auth import codenv_of as codenv_of  # noqa: PLC0414 (re-exported)
 from codenv.http.errors import LoginRequired
+from codenv.http.one_hop import found_in_route_thread
 from codenv.http.staging import read_form
 from codenv.services.actor import Actor
 from codenv.services.app import Codenv
@@ -62,10 +66,11 @@ def _viewer(request: Request) -> Viewer:
     return Viewer(codenv_of(request), session.actor, session.csrf, session.id)
 
 
-ViewerDep = Annotated[Viewer, Depends(_viewer)]
+ViewerDep = Annotated[Viewer, Depends(found_in_route_thread(_viewer))]
+ViewerBeforeBody = Annotated[Viewer, Depends(_viewer)]
 
 
-async def _submitted(request: Request, viewer: ViewerDep) -> Submitted:
+async def _submitted(request: Request, viewer: ViewerBeforeBody) -> Submitted:
     form = await read_form(request)
     await form.close()  # only its text fields are used
     check_form_token(form, viewer.csrf)
@@ -77,5 +82,6 @@ async def _submitted(request: Request, viewer: ViewerDep) -> Submitted:
     return Submitted(viewer.app, viewer.actor, viewer.csrf, viewer.session_id, fields, lists)
 
 
-Caller = Annotated[Call, Depends(_caller)]
+Caller = Annotated[Call, Depends(found_in_route_thread(_caller))]
+CallerBeforeBody = Annotated[Call, Depends(_caller)]
 SubmittedDep = Annotated[Submitted, Depends(_submitted)]

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from codenv.domain.errors import AuthenticationFailed, CodenvError
 from codenv.domain.secrets import mask_secrets
+from codenv.http.one_hop import OneHopRoute
 
 logger = logging.getLogger("codenv.http")
 _HTTP_CODES = {
@@ -139,7 +140,7 @@ def console_route(
 ) -> type[APIRoute]:
     """The route class of console pages: errors are answered as pages, never as JSON."""
 
-    class ConsoleRoute(APIRoute):
+    class ConsoleRoute(OneHopRoute):
         def get_route_handler(self) -> Handler:
             handler = super().get_route_handler()
 

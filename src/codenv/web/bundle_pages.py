@@ -19,7 +19,7 @@ from codenv.domain.bundles import ImportMode
 from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.http.auth import check_form_token
 from codenv.http.bundles import exported, imported
-from codenv.http.deps import SubmittedDep, Viewer, ViewerDep
+from codenv.http.deps import SubmittedDep, Viewer, ViewerBeforeBody, ViewerDep
 from codenv.http.staging import read_form
 from codenv.services.bundle_export import ExportRequest
 from codenv.services.bundle_import import ImportReport, ImportRequest
@@ -103,8 +103,8 @@ def _import_request(typed: dict[str, Any]) -> ImportRequest:
 
 
 @router.post("/bundles/import")
-async def import_upload(request: Request, viewer: ViewerDep) -> Response:
-    # The session is checked (ViewerDep) before the (possibly large) body is received.
+async def import_upload(request: Request, viewer: ViewerBeforeBody) -> Response:
+    # The session is checked (ViewerBeforeBody) before the (possibly large) body is received.
     typed = dict(_IMPORT_DEFAULTS)
     try:
         form = await read_form(request)

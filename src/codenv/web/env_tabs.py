@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from codenv.domain.errors import CodenvError, InvalidInput
 from codenv.http.auth import check_form_token
-from codenv.http.deps import Submitted, SubmittedDep, Viewer, ViewerDep
+from codenv.http.deps import Submitted, SubmittedDep, Viewer, ViewerBeforeBody, ViewerDep
 from codenv.http.errors import ShownError, in_place
 from codenv.http.staging import read_form, staged_download, staged_upload
 from codenv.resources.confine import Entry
@@ -144,7 +144,7 @@ def _put(viewer: Viewer, name: str, source: Path, path: str, unzip: bool) -> Non
 
 
 @router.post("/envs/{name}/resources/upload")
-async def upload(name: str, request: Request, viewer: ViewerDep) -> Response:
+async def upload(name: str, request: Request, viewer: ViewerBeforeBody) -> Response:
     # The right to write is checked before the (possibly large) body is received.
     await run_in_threadpool(resources.require_files_write, viewer.app, viewer.actor, name)
     path = ""
