@@ -54,6 +54,7 @@ from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, EnvGrantRow, GroupRow, RevisionRow
 from codenv.storage.queries import Order, keyset_after
+from codenv.storage.spec_fields import spec_python
 
 ENV_STATUSES = ("ready", "building", "failed", "not built", "out of date", LAST_UPDATE_FAILED)
 ENV_SORTS: dict[str, Order] = {
@@ -215,7 +216,7 @@ def _filtered(query: Select[Any], shape: _Shape) -> Select[Any]:
     if shape.owner:
         query = query.where(func.lower(CodeEnvRow.owner) == bindparam("owner_key"))
     if shape.python:
-        query = query.where(CodeEnvRow.spec["python"].as_string() == bindparam("python"))
+        query = query.where(spec_python(CodeEnvRow.spec) == bindparam("python"))
     if shape.prefix:
         query = query.where(CodeEnvRow.name_key.like(bindparam("prefix"), escape="/"))
     if shape.status:

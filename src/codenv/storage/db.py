@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from codenv.storage import data_version
 
 # The newest migration; checked cheaply at start-up so Alembic is loaded only to upgrade.
-SCHEMA_HEAD = "0014"
+SCHEMA_HEAD = "0015"
 # Any number, the same in every codenv: PostgreSQL's advisory lock of the migrations.
 MIGRATION_LOCK = 0x636F64656E76  # "codenv"
 # As many as the server's threads that read at once (anyio's default pool is 40).

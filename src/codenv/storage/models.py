@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from codenv.storage.spec_fields import spec_python
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -43,6 +45,7 @@ class CodeEnvRow(Base):
         Index("ix_code_envs_owner_name", "owner", "name_key"),
         Index("ix_code_envs_owner_key", func.lower(text("owner"))),
         Index("ix_code_envs_created", "created_at", "id"),
+        Index("ix_code_envs_python", spec_python(text("spec"))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
