@@ -52,9 +52,9 @@ from codenv.services.listing import (
 from codenv.services.read_cache import reader_key
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
+from codenv.storage.indexed import glob_prefix, like_prefix, spec_python, starts_with
 from codenv.storage.models import BuildRow, CodeEnvRow, EnvGrantRow, GroupRow, RevisionRow
 from codenv.storage.queries import Order, keyset_after
-from codenv.storage.spec_fields import spec_python
 
 ENV_STATUSES = ("ready", "building", "failed", "not built", "out of date", LAST_UPDATE_FAILED)
 ENV_SORTS: dict[str, Order] = {
@@ -146,16 +146,14 @@ def _params(actor: Actor, filters: EnvFilter) -> dict[str, Any]:
         "group_keys": sorted(actor.group_keys),
         "owner_key": name_key(filters.owner or ""),
         "python": filters.python,
-        "prefix": like_prefix(name_key(filters.prefix or "")),
+        "prefix_glob": glob_prefix(name_key(filters.prefix or "")),
+        "prefix_like": like_prefix(name_key(filters.prefix or "")),
     }
 
 
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern for names starting with `prefix`, its wildcards escaped with `/`."""
-    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-
-
 _GROUP_KEYS: BindParameter[str] = bindparam("group_keys", expanding=True)
+_PREFIX_GLOB: BindParameter[str] = bindparam("prefix_glob")
+_PREFIX_LIKE: BindParameter[str] = bindparam("prefix_like")
 
 
 def _granted(shape: _Shape) -> ColumnElement[int]:
@@ -218,7 +216,7 @@ def _filtered(query: Select[Any], shape: _Shape) -> Select[Any]:
     if shape.python:
         query = query.where(spec_python(CodeEnvRow.spec) == bindparam("python"))
     if shape.prefix:
-        query = query.where(CodeEnvRow.name_key.like(bindparam("prefix"), escape="/"))
+        query = query.where(starts_with(CodeEnvRow.name_key, _PREFIX_GLOB, _PREFIX_LIKE))
     if shape.status:
         query = query.where(_status_clause(shape.status))
     return query

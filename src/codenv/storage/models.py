@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from codenv.storage.spec_fields import spec_python
+from codenv.storage.indexed import spec_python
 
 
 def utcnow() -> datetime:
@@ -46,6 +46,11 @@ class CodeEnvRow(Base):
         Index("ix_code_envs_owner_key", func.lower(text("owner"))),
         Index("ix_code_envs_created", "created_at", "id"),
         Index("ix_code_envs_python", spec_python(text("spec"))),
+        Index(
+            "ix_code_envs_name_prefix",
+            "name_key",
+            postgresql_ops={"name_key": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
