@@ -1,6 +1,6 @@
 """The console's long lists, paged and filtered by the server: the code envs (owner, status,
-Python, name prefix), the audit log and an env's builds; in Chromium for the envs, over HTTP
-for the rest. 30 envs shown 10 a page."""
+Python, name prefix), the audit log, an env's builds and the requests; in Chromium for the envs
+and a requester's requests, over HTTP for the rest. 30 envs shown 10 a page."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from codenv.backends.base import Run
 from codenv.backends.fake import FakeInstaller
 from codenv.domain.errors import BuildFailed
 from codenv.domain.spec import EnvSpec
-from codenv.services import builds, envs, permissions
+from codenv.services import builds, envs, node_settings, permissions, requests
 from codenv.services.accounts import ensure_initial_admin
 from codenv.services.actor import Actor
 from codenv.services.app import open_codenv
@@ -199,3 +199,42 @@ def test_an_envs_builds_page_and_keep_the_shown_log(server: RunningServer) -> No
     # The log shown is still the build that was shown, though not on this page.
     assert f'data-build="{ids[0]}"' in second.text
     assert 'rel="next"' not in second.text  # 4 builds: the first and 3 updates
+
+
+def _request_names(page: Any) -> list[str]:
+    cells = page.locator("#my-requests tr[data-row] td:first-child").all_inner_texts()
+    return [text.strip() for text in cells]
+
+
+def test_requests_page_and_filter_by_status_for_their_requester_and_the_inbox(
+    server: RunningServer, newest: str
+) -> None:
+    app, admin = server.app, Actor.local_admin()
+    node_settings.set_requests_allowed(app, admin, True)
+    eve = user_in(app, admin, "eve")
+    sent = [requests.submit_request(app, eve, f"asked-{n:02d}", EnvSpec(newest)) for n in range(8)]
+    for shown in sent[:3]:
+        requests.reject_request(app, admin, shown.id, "not now")
+    with chromium() as browser:  # the requester: pending first (newest first), then decided
+        page = browser.new_page()
+        log_in(page, server.url, "eve", PASSWORD)
+        page.goto(server.url + "/requests/mine?limit=3")
+        assert _request_names(page) == ["asked-07", "asked-06", "asked-05"]
+        page.click("a[data-next-page]")
+        assert _request_names(page) == ["asked-04", "asked-03", "asked-02"]
+        page.click("a[data-next-page]")
+        assert _request_names(page) == ["asked-01", "asked-00"]
+        assert page.locator("a[data-next-page]").count() == 0
+        page.select_option("select[name=status]", "rejected")
+        page.click("[data-request-filters] button[type=submit]")
+        assert _request_names(page) == ["asked-02", "asked-01", "asked-00"]
+        assert "limit=3" in page.url and page.locator("a[data-next-page]").count() == 0
+        page.close()
+    inbox = console_login(server, "admin", ADMIN_PASSWORD)
+    pending = inbox.get("/admin/requests", params={"status": "pending", "limit": 4})
+    assert re.findall(r'data-request="\d+" data-status="(\w+)"', pending.text) == ["pending"] * 4
+    assert "5 pending" in pending.text and 'rel="next"' in pending.text
+    refused = console_login(server, "eve", PASSWORD).get("/admin/requests")
+    assert refused.status_code == 403 and "data-request=" not in refused.text
+    unknown = inbox.get("/requests/mine", params={"status": "sleeping"})
+    assert unknown.status_code == 422 and "unknown status" in unknown.text

@@ -23,8 +23,8 @@ from codenv.http.params import RowId
 from codenv.services import boxes, node_settings, requests, tokens
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
-from codenv.services.listing import Page, find_audit
-from codenv.web.paging import page_url
+from codenv.services.listing import REQUEST_STATUSES, Page, find_audit, find_requests
+from codenv.web.paging import PAGE_SIZE, page_links
 from codenv.web.render import ConsoleRoute, render_form, see_other, viewer_context
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -236,24 +236,59 @@ def revoke_token(token_id: RowId, form: SubmittedDep) -> Response:
 # Requests inbox -----------------------------------------------------------------------------
 
 
-def _requests_page(viewer: Viewer, failed: CodenvError | None = None, **context: Any) -> Response:
+def requests_listed(
+    viewer: Viewer,
+    path: str,
+    *,
+    mine: bool,
+    status: str = "",
+    after: str = "",
+    limit: int = PAGE_SIZE,
+) -> tuple[dict[str, Any], CodenvError | None]:
+    """One page of the inbox (or, `mine`, of the viewer's own requests), filtered and paged by
+    the database, and its links; or why it cannot be shown."""
+    page, failed = Page((), None), None
+    try:
+        page = find_requests(
+            viewer.app, viewer.actor, limit=limit, cursor=after or None, status=status or None,
+            mine=mine,
+        )  # fmt: skip
+    except CodenvError as refused:
+        failed = refused
+    size = None if limit == PAGE_SIZE else limit
+    shown = {"requests": page.items, "shown_status": status, "statuses": REQUEST_STATUSES}
+    return {**shown, "limit": size, **page_links(path, page, after, size, status=status)}, failed
+
+
+def _requests_page(
+    viewer: Viewer, failed: CodenvError | None = None, paging: dict[str, Any] | None = None,
+    **context: Any,
+) -> Response:  # fmt: skip
     values: dict[str, Any] = {"error_id": None, "saved": None, "reason": ""}
     values.update(context)
-    listed = requests.list_requests(viewer.app, viewer.actor)
+    listed, refused = requests_listed(viewer, "/admin/requests", mine=False, **(paging or {}))
     return render_form(
         "admin_requests.html",
-        failed,
-        requests=listed,
-        pending=sum(1 for item in listed if item.status == "pending"),
+        failed or refused,
+        **listed,
+        pending=requests.pending_count(viewer.app, viewer.actor),
         allowed=node_settings.requests_allowed(viewer.app),
         **admin_context(viewer, "requests", **values),
     )
 
 
 @router.get("/admin/requests")
-def inbox(viewer: ViewerDep, edited: int | None = None) -> Response:
+def inbox(
+    viewer: ViewerDep,
+    edited: int | None = None,
+    status: str = "",
+    after: str = "",
+    limit: int = PAGE_SIZE,
+) -> Response:
+    """One page of the requests, pending first, filtered by status."""
     saved = f"Request #{edited} was saved; approve it to build it." if edited else None
-    return _requests_page(viewer, saved=saved)
+    paging = {"status": status, "after": after, "limit": limit}
+    return _requests_page(viewer, saved=saved, paging=paging)
 
 
 @router.post("/admin/requests/{request_id}/approve")
@@ -324,7 +359,6 @@ def audit_log(
     except CodenvError as refused:
         failed = refused
     size = None if limit == AUDIT_LIMIT else limit
-    more = page_url("/admin/audit", **filters, limit=size, after=page.next_cursor)
     return render_form(
         "admin_audit.html",
         failed,
@@ -332,7 +366,6 @@ def audit_log(
         **filters,
         limit=limit,
         hidden_limit=size,
-        next_url=more if page.next_cursor else None,
-        first_url=page_url("/admin/audit", **filters, limit=size) if after else None,
+        **page_links("/admin/audit", page, after, size, **filters),
         **admin_context(viewer, "audit"),
     )

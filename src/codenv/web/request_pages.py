@@ -16,8 +16,9 @@ from codenv.http.params import RowId
 from codenv.services import interpreters, requests
 from codenv.services.actor import Actor, require_admin
 from codenv.services.app import Codenv
-from codenv.web.admin_pages import admin_context
-from codenv.web.render import ConsoleRoute, render, see_other, viewer_context
+from codenv.web.admin_pages import admin_context, requests_listed
+from codenv.web.paging import PAGE_SIZE
+from codenv.web.render import ConsoleRoute, render, render_form, see_other, viewer_context
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
@@ -129,12 +130,14 @@ def submit_request(form: SubmittedDep) -> Response:
 
 
 @router.get("/requests/mine")
-def my_requests(viewer: ViewerDep) -> Response:
-    return render(
-        "my_requests.html",
-        requests=requests.my_requests(viewer.app, viewer.actor),
-        **viewer_context(viewer),
+def my_requests(
+    viewer: ViewerDep, status: str = "", after: str = "", limit: int = PAGE_SIZE
+) -> Response:
+    """One page of the viewer's own requests, pending first, filtered by status."""
+    listed, failed = requests_listed(
+        viewer, "/requests/mine", mine=True, status=status, after=after, limit=limit
     )
+    return render_form("my_requests.html", failed, **listed, **viewer_context(viewer))
 
 
 def _edit_page(viewer: Viewer, request_id: int, status: int = 200, **context: Any) -> Response:
