@@ -39,7 +39,7 @@ from codenv.web import (
     env_pages,
     request_pages,
 )
-from codenv.web.paging import PAGE_SIZE, page_url
+from codenv.web.paging import PAGE_SIZE, page_links
 from codenv.web.render import (
     ConsoleRoute,
     error_page,
@@ -132,10 +132,7 @@ def env_list(
         filtered=any(kept.values()),
         statuses=ENV_STATUSES,
         limit=size,
-        next_url=page_url("/", **kept, limit=size, after=page.next_cursor)
-        if page.next_cursor
-        else None,
-        first_url=page_url("/", **kept, limit=size) if after else None,
+        **page_links("/", page, after, size, **kept),
         may_create=viewer.actor.may_create,
         # Once per page the read cache hands out: Jinja's selectattr over its rows cost more.
         may_update_one=derived(
