@@ -277,8 +277,8 @@ def test_filters_agree_with_the_rows_shown(app: Codenv) -> None:
     assert python == [info.name for info in every if info.python == "3.11"]
     prefix = _all_pages(app, ADMIN, filters=EnvFilter(prefix="ENV001"))
     assert prefix == [f"Env{i:05d}" for i in range(100, 120)]
-    # Neither `_` nor `%` is a wildcard, nor the escape character itself.
-    for literal in ("env_", "env%", "env/", "e%0"):
+    # No wildcard of LIKE (PostgreSQL) or GLOB (SQLite) is one, nor LIKE's escape character.
+    for literal in ("env_", "env%", "env/", "e%0", "e*", "env?0", "[e]nv", "e[n]v"):
         assert _all_pages(app, ADMIN, filters=EnvFilter(prefix=literal)) == [], literal
 
 
