@@ -23,6 +23,7 @@ from codenv.services.kept_resources import set_aside
 from codenv.services.node_settings import require_design_node
 from codenv.services.read_cache import reader_key
 from codenv.services.runtime import drop_version_kernels
+from codenv.services.slots import wait_for_ending_build
 from codenv.services.views import BuildInfo, Capabilities, EnvInfo, plain
 from codenv.storage import queries
 from codenv.storage.models import BuildRow, CodeEnvRow, RevisionRow, utcnow
@@ -207,6 +208,10 @@ def delete_env(app: Codenv, actor: Actor, name: str, *, delete_resources: bool) 
 
     Its resources are deleted too, or set aside for administrators (the id is returned): a new
     env of the same name never inherits them by itself."""
+    with app.db.session() as session:
+        env_id = env_for(session, actor, name, FULL).id
+    # Before the unit of work below: its snapshot would not see the slot released meanwhile.
+    wait_for_ending_build(app, env_id)
     with app.db.session() as session:
         env = env_for(session, actor, name, FULL)
         if queries.build_slot(session, env.id) is not None:

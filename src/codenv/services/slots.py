@@ -6,20 +6,43 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from codenv.domain.builds import BuildStatus
 from codenv.jobs.liveness import holder_token
 from codenv.services.app import Codenv
 from codenv.storage import leases as lease_queries
 from codenv.storage import queries
-from codenv.storage.models import utcnow
+from codenv.storage.models import BuildRow, utcnow
 
 logger = logging.getLogger(__name__)
 RENEWALS_PER_LEASE = 3
+# A build whose end is recorded still holds its env's slot for its last steps (settling the
+# env, queueing its images, the release itself): at most this long, in practice milliseconds.
+ENDING_SECONDS = 10.0
+
+
+def wait_for_ending_build(app: Codenv, env_id: int) -> bool:
+    """Whether the env's slot is free, once a build whose end is already recorded released it:
+    a client that waited for a build to end and acts at once (delete, roll back) waits for its
+    last steps instead of being told that the env is being built. False at once when anything
+    else holds the slot."""
+    deadline = time.monotonic() + ENDING_SECONDS
+    while True:
+        with app.db.session() as session:
+            slot = queries.build_slot(session, env_id)
+            if slot is None:
+                return True
+            build = session.get(BuildRow, slot.build_id)
+            ending = build is not None and BuildStatus(build.status).finished
+        if not ending or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def lease_until(app: Codenv) -> datetime:
@@ -66,9 +89,12 @@ class SlotHold(Renewing):
 
     @classmethod
     def take(cls, app: Codenv, env_id: int, token: str) -> SlotHold | None:
-        if not queries.take_build_slot(app.db, env_id, token, holder_token(), lease_until(app)):
-            return None
-        return cls(app, token)
+        def taken() -> bool:
+            return queries.take_build_slot(app.db, env_id, token, holder_token(), lease_until(app))
+
+        if taken() or (wait_for_ending_build(app, env_id) and taken()):
+            return cls(app, token)
+        return None
 
     def _release(self) -> None:
         with self._app.db.session() as session:
