@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from codenv.api.answers import answer
-from codenv.api.errors import ERROR_RESPONSES, TOO_MANY_ATTEMPTS
+from codenv.api.errors import TOO_MANY_ATTEMPTS
 from codenv.api.responses_admin import (
     AddedInterpreter,
     AuditEntry,
@@ -30,6 +30,7 @@ from codenv.api.responses_admin import (
     User,
     UserPage,
 )
+from codenv.api.routers import api_router
 from codenv.api.routes_envs import spec_of
 from codenv.api.schemas import (
     AdoptBody,
@@ -55,13 +56,11 @@ from codenv.api.schemas import (
     UserBody,
     UserChangeBody,
     listed,
-    operation_id,
     wants_page,
 )
 from codenv.domain.errors import InvalidInput
 from codenv.http.auth import client_source
 from codenv.http.deps import Caller, codenv_of
-from codenv.http.one_hop import OneHopRoute
 from codenv.http.params import MAX_ID, RowId
 from codenv.http.sessions import end_session, start_session
 from codenv.services import (
@@ -80,12 +79,7 @@ from codenv.services import (
 from codenv.services.authentication import authenticate_password
 from codenv.services.listing import DEFAULT_LIMIT, MAX_FILTER
 
-router = APIRouter(
-    route_class=OneHopRoute,
-    prefix="/api/v1",
-    generate_unique_id_function=operation_id,
-    responses=ERROR_RESPONSES,
-)
+router = api_router()
 MAX_AUDIT = 1000  # entries in one plain list (the older paging, with `offset`)
 
 

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
-from codenv.api.errors import ERROR_RESPONSES, JSON_ERRORS
+from codenv.api.errors import JSON_ERRORS
 from codenv.api.responses import ImportReport
-from codenv.api.schemas import ExportBody, operation_id
+from codenv.api.routers import api_router
+from codenv.api.schemas import ExportBody
 from codenv.domain.bundles import ImportMode
 from codenv.domain.errors import InvalidInput
 from codenv.domain.names import MAX_NAME_CHARS
 from codenv.http.bundles import BUNDLE_MEDIA_TYPE, exported, imported
 from codenv.http.deps import Caller, CallerBeforeBody
-from codenv.http.one_hop import OneHopRoute
 from codenv.http.staging import read_form
 from codenv.services.bundle_export import ExportRequest
 from codenv.services.bundle_import import ImportRequest
 
-router = APIRouter(
-    route_class=OneHopRoute,
-    prefix="/api/v1",
-    tags=["bundles"],
-    generate_unique_id_function=operation_id,
-    responses=ERROR_RESPONSES,
-)
+router = api_router("bundles")
 
 _BUNDLE_FILE = {"type": "string", "format": "binary"}
 _DOWNLOAD = {

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from typing_extensions import TypedDict
 
-from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import closed
-from codenv.api.schemas import operation_id
+from codenv.api.routers import api_router
 from codenv.http.deps import Caller
-from codenv.http.one_hop import OneHopRoute
 from codenv.services.cluster import cluster_status
 
-router = APIRouter(
-    route_class=OneHopRoute,
-    prefix="/api/v1",
-    generate_unique_id_function=operation_id,
-    responses=ERROR_RESPONSES,
-)
+router = api_router()
 
 
 @closed

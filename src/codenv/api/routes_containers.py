@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from pydantic import BaseModel, Field
 
-from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import ContainerConfig, EnvImages, ImageBuilds
-from codenv.api.schemas import Name, operation_id
+from codenv.api.routers import api_router
+from codenv.api.schemas import Name
 from codenv.domain.containers import (
     MAX_CREDENTIAL_CHARS,
     MAX_ENV_VALUE_CHARS,
@@ -20,16 +20,9 @@ from codenv.domain.containers import (
     ContainerSelection,
 )
 from codenv.http.deps import Caller
-from codenv.http.one_hop import OneHopRoute
 from codenv.services import containers, images
 
-router = APIRouter(
-    route_class=OneHopRoute,
-    prefix="/api/v1",
-    tags=["containers"],
-    generate_unique_id_function=operation_id,
-    responses=ERROR_RESPONSES,
-)
+router = api_router("containers")
 Pair = Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS + 130)]
 
 

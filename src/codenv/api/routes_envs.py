@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from codenv.api.answers import answer
-from codenv.api.errors import ERROR_RESPONSES, JSON_ERRORS
+from codenv.api.errors import JSON_ERRORS
 from codenv.api.responses import (
     Build,
     BuildPage,
@@ -23,6 +23,7 @@ from codenv.api.responses import (
     SpecSaved,
     UpdateResult,
 )
+from codenv.api.routers import api_router
 from codenv.api.schemas import (
     CreateEnvBody,
     Cursor,
@@ -35,26 +36,18 @@ from codenv.api.schemas import (
     SpecBody,
     UpdateBody,
     listed,
-    operation_id,
     wants_page,
 )
 from codenv.domain.names import revision_of
 from codenv.domain.spec import EnvSpec, SpecChanges
 from codenv.http.deps import Caller
-from codenv.http.one_hop import OneHopRoute
 from codenv.http.params import Offset, RevisionQuery, RowId
 from codenv.services import builds, env_listing, envs, listing, logs, permissions, revisions
 from codenv.services.env_listing import EnvFilter
 from codenv.services.installed import show_installed
 from codenv.services.listing import DEFAULT_LIMIT
 
-router = APIRouter(
-    route_class=OneHopRoute,
-    prefix="/api/v1",
-    tags=["envs"],
-    generate_unique_id_function=operation_id,
-    responses=ERROR_RESPONSES,
-)
+router = api_router("envs")
 
 
 def spec_of(body: SpecBody) -> EnvSpec:

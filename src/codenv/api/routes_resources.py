@@ -5,25 +5,18 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from codenv.api.errors import ERROR_RESPONSES
 from codenv.api.responses import FileEntry, InitScript, InitStarted, Kernel
-from codenv.api.schemas import InitScriptBody, operation_id
+from codenv.api.routers import api_router
+from codenv.api.schemas import InitScriptBody
 from codenv.http.deps import Caller, CallerBeforeBody
-from codenv.http.one_hop import OneHopRoute
 from codenv.http.staging import staged_body, staged_download
 from codenv.services import kernels, resources
 
-router = APIRouter(
-    route_class=OneHopRoute,
-    prefix="/api/v1",
-    tags=["resources"],
-    generate_unique_id_function=operation_id,
-    responses=ERROR_RESPONSES,
-)
+router = api_router("resources")
 
 
 @router.get("/envs/{name}/resources/script", response_model=InitScript)
