@@ -226,7 +226,7 @@ def _filtered(query: Select[Any], shape: _Shape) -> Select[Any]:
 _ROW_COLUMNS = (
     CodeEnvRow.name,
     CodeEnvRow.owner,
-    CodeEnvRow.spec["python"].as_string(),
+    spec_python(CodeEnvRow.spec),
     CodeEnvRow.active_revision,
     CodeEnvRow.usable_by_all,
     CodeEnvRow.created_at,
